@@ -1,0 +1,107 @@
+//! Server-side dispatch: decodes an incoming request envelope into one typed value, and
+//! produces the v1 error texts for unknown and unsupported types (SCP2P-WIRE.md §3.3).
+
+use super::community::{GetCommunityStatus, ListCommunityPublicShares};
+use super::dht_msgs::{FindNode, FindValue, Store};
+use super::listing::ListPublicShares;
+use super::msg_type::MsgType;
+use super::payload::Payload;
+use super::pex::{PexOffer, PexRequest};
+use super::relay::{RelayConnect, RelayListRequest, RelayRegister, RelayStream};
+use super::transfer::{GetChunk, GetChunkHashes, GetManifest, HaveContent};
+
+/// Any request a node serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnyRequest {
+    PexOffer(PexOffer),
+    PexRequest(PexRequest),
+    FindNode(FindNode),
+    FindValue(FindValue),
+    Store(Store),
+    GetManifest(GetManifest),
+    ListPublicShares(ListPublicShares),
+    GetCommunityStatus(GetCommunityStatus),
+    ListCommunityPublicShares(ListCommunityPublicShares),
+    RelayRegister(RelayRegister),
+    RelayConnect(RelayConnect),
+    RelayStream(RelayStream),
+    RelayListRequest(RelayListRequest),
+    HaveContent(HaveContent),
+    GetChunk(GetChunk),
+    GetChunkHashes(GetChunkHashes),
+}
+
+/// Why an incoming request cannot be served; the `Display` text is what goes back in the
+/// error envelope.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("unknown message type {0}")]
+    Unknown(u16),
+    #[error("unsupported message type")]
+    Unsupported,
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl AnyRequest {
+    /// Decodes the payload of a request of type `t`.
+    pub fn decode(t: MsgType, payload: &[u8]) -> Result<AnyRequest, RequestError> {
+        fn p<T: Payload>(b: &[u8], f: fn(T) -> AnyRequest) -> Result<AnyRequest, RequestError> {
+            T::from_payload(b).map(f).map_err(|e| RequestError::Malformed(e.to_string()))
+        }
+        match t {
+            MsgType::PEX_OFFER => p(payload, AnyRequest::PexOffer),
+            MsgType::PEX_REQUEST => p(payload, AnyRequest::PexRequest),
+            MsgType::FIND_NODE => p(payload, AnyRequest::FindNode),
+            MsgType::FIND_VALUE => p(payload, AnyRequest::FindValue),
+            MsgType::STORE => p(payload, AnyRequest::Store),
+            MsgType::GET_MANIFEST => p(payload, AnyRequest::GetManifest),
+            MsgType::LIST_PUBLIC_SHARES => p(payload, AnyRequest::ListPublicShares),
+            MsgType::GET_COMMUNITY_STATUS => p(payload, AnyRequest::GetCommunityStatus),
+            MsgType::LIST_COMMUNITY_PUBLIC_SHARES => p(payload, AnyRequest::ListCommunityPublicShares),
+            MsgType::RELAY_REGISTER => p(payload, AnyRequest::RelayRegister),
+            MsgType::RELAY_CONNECT => p(payload, AnyRequest::RelayConnect),
+            MsgType::RELAY_STREAM => p(payload, AnyRequest::RelayStream),
+            MsgType::RELAY_LIST_REQUEST => p(payload, AnyRequest::RelayListRequest),
+            MsgType::HAVE_CONTENT => p(payload, AnyRequest::HaveContent),
+            MsgType::GET_CHUNK => p(payload, AnyRequest::GetChunk),
+            MsgType::GET_CHUNK_HASHES => p(payload, AnyRequest::GetChunkHashes),
+            t if t.name().is_some() => Err(RequestError::Unsupported),
+            t => Err(RequestError::Unknown(t.0)),
+        }
+    }
+
+    /// The request's type code.
+    pub fn msg_type(&self) -> MsgType {
+        match self {
+            AnyRequest::PexOffer(_) => MsgType::PEX_OFFER,
+            AnyRequest::PexRequest(_) => MsgType::PEX_REQUEST,
+            AnyRequest::FindNode(_) => MsgType::FIND_NODE,
+            AnyRequest::FindValue(_) => MsgType::FIND_VALUE,
+            AnyRequest::Store(_) => MsgType::STORE,
+            AnyRequest::GetManifest(_) => MsgType::GET_MANIFEST,
+            AnyRequest::ListPublicShares(_) => MsgType::LIST_PUBLIC_SHARES,
+            AnyRequest::GetCommunityStatus(_) => MsgType::GET_COMMUNITY_STATUS,
+            AnyRequest::ListCommunityPublicShares(_) => MsgType::LIST_COMMUNITY_PUBLIC_SHARES,
+            AnyRequest::RelayRegister(_) => MsgType::RELAY_REGISTER,
+            AnyRequest::RelayConnect(_) => MsgType::RELAY_CONNECT,
+            AnyRequest::RelayStream(_) => MsgType::RELAY_STREAM,
+            AnyRequest::RelayListRequest(_) => MsgType::RELAY_LIST_REQUEST,
+            AnyRequest::HaveContent(_) => MsgType::HAVE_CONTENT,
+            AnyRequest::GetChunk(_) => MsgType::GET_CHUNK,
+            AnyRequest::GetChunkHashes(_) => MsgType::GET_CHUNK_HASHES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_unsupported_types() {
+        assert_eq!(AnyRequest::decode(MsgType(999), &[]).unwrap_err().to_string(), "unknown message type 999");
+        assert_eq!(AnyRequest::decode(MsgType::CHUNK_DATA, &[]).unwrap_err().to_string(), "unsupported message type");
+        assert!(matches!(AnyRequest::decode(MsgType::GET_CHUNK, &[0xa0]), Err(RequestError::Malformed(_))));
+    }
+}
