@@ -159,6 +159,12 @@ impl HandshakeHello {
     /// The v1 checks of §2.4: timestamp within ±300 s of `now`, then the signature over the
     /// rebuilt tuple (strict verification).
     pub fn verify(&self, now: u64) -> Result<(), ProtoError> {
+        self.check_freshness(now)?;
+        self.verify_signature()
+    }
+
+    /// The timestamp check alone: within ±300 s of `now`.
+    pub fn check_freshness(&self, now: u64) -> Result<(), ProtoError> {
         if self.timestamp_unix_secs.abs_diff(now) > HANDSHAKE_MAX_SKEW_SECS {
             return Err(ProtoError::Invalid(format!(
                 "handshake from {}: timestamp {} is more than {HANDSHAKE_MAX_SKEW_SECS} s from local time {now}; check the clocks",
@@ -166,6 +172,11 @@ impl HandshakeHello {
                 self.timestamp_unix_secs
             )));
         }
+        Ok(())
+    }
+
+    /// The signature check alone, over the rebuilt 7-tuple.
+    pub fn verify_signature(&self) -> Result<(), ProtoError> {
         keys::verify(&self.node_pubkey, &self.signed_tuple(), &self.signature, "handshake hello")
     }
 

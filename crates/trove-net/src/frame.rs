@@ -1,0 +1,149 @@
+//! Framing (SCP2P-WIRE.md §1.5): a 4-byte big-endian length, then that many bytes. Reads check
+//! the length against the limit before allocating, grow the buffer only as bytes arrive, and
+//! finish the body within a deadline, so a trickling or lying peer costs little.
+
+use crate::error::NetError;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes allocated up front for a frame body; the rest grows as data arrives.
+pub const INITIAL_FRAME_ALLOC: usize = 64 * 1024;
+
+/// Outcome of waiting for the next frame.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// A whole frame body.
+    Frame(Vec<u8>),
+    /// The peer closed the stream cleanly between frames.
+    Eof,
+}
+
+/// Reads one frame. `idle` bounds the wait for the length prefix (None = wait forever);
+/// `body` bounds the time to receive the body once the prefix arrived.
+pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    limit: usize,
+    idle: Option<Duration>,
+    body: Duration,
+) -> Result<ReadOutcome, FrameError> {
+    let mut len_buf = [0u8; 4];
+    let first = match idle {
+        Some(t) => tokio::time::timeout(t, r.read(&mut len_buf)).await.map_err(|_| FrameError::IdleTimeout)?,
+        None => r.read(&mut len_buf).await,
+    }?;
+    if first == 0 {
+        return Ok(ReadOutcome::Eof);
+    }
+    let rest = async {
+        if first < 4 {
+            r.read_exact(&mut len_buf[first..]).await?;
+        }
+        let len = u32::from_be_bytes(len_buf) as usize;
+        if len > limit {
+            return Err(FrameError::TooLarge { len, limit });
+        }
+        let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_ALLOC));
+        let got = r.take(len as u64).read_to_end(&mut buf).await?;
+        if got != len {
+            return Err(FrameError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("stream ended after {got} of {len} frame bytes"),
+            )));
+        }
+        Ok(buf)
+    };
+    tokio::time::timeout(body, rest).await.map_err(|_| FrameError::BodyTimeout)?.map(ReadOutcome::Frame)
+}
+
+/// Writes one frame and flushes. The caller bounds the time.
+pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    body: &[u8],
+    limit: usize,
+) -> Result<(), FrameError> {
+    if body.len() > limit {
+        return Err(FrameError::TooLarge { len: body.len(), limit });
+    }
+    w.write_all(&(body.len() as u32).to_be_bytes()).await?;
+    w.write_all(body).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Errors while reading or writing a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the limit of {limit}")]
+    TooLarge { len: usize, limit: usize },
+    #[error("no frame arrived before the idle timeout")]
+    IdleTimeout,
+    #[error("frame body did not arrive in time")]
+    BodyTimeout,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl FrameError {
+    /// Converts to a session error for the peer at `addr`.
+    pub fn into_net(self, addr: std::net::SocketAddr) -> NetError {
+        match self {
+            FrameError::TooLarge { len, limit } => NetError::FrameTooLarge { len, limit },
+            FrameError::IdleTimeout => NetError::Closed { addr, reason: "idle timeout".into() },
+            FrameError::BodyTimeout => NetError::Timeout { stage: "reading a frame", addr, secs: 0 },
+            FrameError::Io(e) => NetError::Closed { addr, reason: e.to_string() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trip_and_limits() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 20);
+        write_frame(&mut a, b"hello", 100).await.unwrap();
+        match read_frame(&mut b, 100, None, Duration::from_secs(1)).await.unwrap() {
+            ReadOutcome::Frame(f) => assert_eq!(f, b"hello"),
+            ReadOutcome::Eof => panic!("eof"),
+        }
+        assert!(matches!(write_frame(&mut a, &[0; 101], 100).await, Err(FrameError::TooLarge { .. })));
+        // A prefix announcing more than the limit is refused before reading the body.
+        a.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        assert!(matches!(
+            read_frame(&mut b, 100, None, Duration::from_secs(1)).await,
+            Err(FrameError::TooLarge { len, .. }) if len == u32::MAX as usize
+        ));
+    }
+
+    #[tokio::test]
+    async fn zero_length_frame_and_eof() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        write_frame(&mut a, b"", 100).await.unwrap();
+        drop(a);
+        assert!(matches!(
+            read_frame(&mut b, 100, None, Duration::from_secs(1)).await.unwrap(),
+            ReadOutcome::Frame(f) if f.is_empty()
+        ));
+        assert!(matches!(read_frame(&mut b, 100, None, Duration::from_secs(1)).await.unwrap(), ReadOutcome::Eof));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trickled_body_hits_the_deadline() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        a.write_all(&10u32.to_be_bytes()).await.unwrap();
+        a.write_all(b"abc").await.unwrap();
+        let r = read_frame(&mut b, 100, None, Duration::from_secs(10)).await;
+        assert!(matches!(r, Err(FrameError::BodyTimeout)));
+    }
+
+    #[tokio::test]
+    async fn truncated_body_is_an_error() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        a.write_all(&10u32.to_be_bytes()).await.unwrap();
+        a.write_all(b"abc").await.unwrap();
+        drop(a);
+        assert!(matches!(read_frame(&mut b, 100, None, Duration::from_secs(1)).await, Err(FrameError::Io(_))));
+    }
+}

@@ -1,0 +1,129 @@
+//! The connection pool: one live session per peer address, reused across requests, dialed
+//! once even when many tasks ask at the same time, redialed after a failure, closed when idle,
+//! bounded in size (least recently used sessions go first).
+
+use crate::endpoint::Endpoint;
+use crate::error::{HandshakeError, NetError};
+use crate::session::Session;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use trove_proto::wire::{PeerAddr, Request};
+
+struct Entry {
+    session: Session,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<String, Entry>,
+    dialing: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// Pooled sessions over an endpoint.
+#[derive(Clone)]
+pub struct Pool {
+    ep: Endpoint,
+    state: Arc<Mutex<State>>,
+    cap: usize,
+    idle: Duration,
+}
+
+impl Pool {
+    /// A pool of at most `cap` sessions, each closed after `idle` without use.
+    pub fn new(ep: Endpoint, cap: usize, idle: Duration) -> Self {
+        Pool { ep, state: Arc::default(), cap: cap.max(1), idle }
+    }
+
+    /// The endpoint underneath.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.ep
+    }
+
+    fn cached(&self, key: &str, addr: &PeerAddr) -> Result<Option<Session>, NetError> {
+        let mut st = self.state.lock().expect("pool lock");
+        let Some(e) = st.sessions.get_mut(key) else { return Ok(None) };
+        if e.session.is_closed() {
+            st.sessions.remove(key);
+            return Ok(None);
+        }
+        if let Some(hint) = addr.pubkey_hint
+            && hint != e.session.peer().node_pubkey
+        {
+            return Err(NetError::Handshake {
+                addr: addr.socket_addr(),
+                source: HandshakeError::KeyMismatch {
+                    expected: hint.to_hex(),
+                    got: e.session.peer().node_pubkey.to_hex(),
+                },
+            });
+        }
+        e.last_used = Instant::now();
+        Ok(Some(e.session.clone()))
+    }
+
+    /// A live session with `addr`, dialing if needed.
+    pub async fn get(&self, addr: &PeerAddr) -> Result<Session, NetError> {
+        let key = addr.dedup_key();
+        if let Some(s) = self.cached(&key, addr)? {
+            return Ok(s);
+        }
+        let lock = self.state.lock().expect("pool lock").dialing.entry(key.clone()).or_default().clone();
+        let _g = lock.lock().await;
+        if let Some(s) = self.cached(&key, addr)? {
+            return Ok(s);
+        }
+        let r = self.ep.connect(addr).await;
+        let mut st = self.state.lock().expect("pool lock");
+        st.dialing.remove(&key);
+        let session = r?;
+        st.sessions.insert(key, Entry { session: session.clone(), last_used: Instant::now() });
+        Self::evict(&mut st, self.cap, self.idle);
+        Ok(session)
+    }
+
+    fn evict(st: &mut State, cap: usize, idle: Duration) {
+        let now = Instant::now();
+        st.sessions.retain(|_, e| !e.session.is_closed() && now.duration_since(e.last_used) < idle);
+        while st.sessions.len() > cap {
+            let Some(oldest) = st.sessions.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            st.sessions.remove(&oldest);
+        }
+    }
+
+    /// Drops idle and closed sessions.
+    pub fn sweep(&self) {
+        let mut st = self.state.lock().expect("pool lock");
+        Self::evict(&mut st, self.cap, self.idle);
+    }
+
+    /// Forgets the session with `addr` (after it misbehaved).
+    pub fn remove(&self, addr: &PeerAddr) {
+        self.state.lock().expect("pool lock").sessions.remove(&addr.dedup_key());
+    }
+
+    /// Number of pooled sessions.
+    pub fn len(&self) -> usize {
+        self.state.lock().expect("pool lock").sessions.len()
+    }
+
+    /// Whether no session is pooled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends a typed request to `addr`; if the pooled session turns out broken, redials once.
+    pub async fn call<R: Request>(&self, addr: &PeerAddr, req: &R) -> Result<R::Response, NetError> {
+        let s = self.get(addr).await?;
+        match s.call(req).await {
+            Err(NetError::Closed { .. }) => {
+                self.remove(addr);
+                self.get(addr).await?.call(req).await
+            }
+            r => r,
+        }
+    }
+}

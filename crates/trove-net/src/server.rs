@@ -1,0 +1,153 @@
+//! The serve loop: reads request envelopes from a stream, applies rate limits, asks the
+//! [`Handler`] for the reply and writes it back. Toward v1 peers it answers strictly in
+//! order, one request at a time; toward trove peers that announced `mux` it serves requests
+//! concurrently (bounded) and answers as they complete, matched by req_id. A handler may
+//! answer and then take the stream over (relay tunnel registration, SCP2P-WIRE.md §10.3).
+
+use crate::clock::Clock;
+use crate::config::Timeouts;
+use crate::frame::{ReadOutcome, read_frame, write_frame};
+use crate::peer::PeerInfo;
+use crate::rate_limit::{ClassLimits, RateLimiter};
+use crate::stream::{BoxRead, BoxWrite, Stream};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{Mutex, Semaphore};
+use trove_proto::limits::MAX_ENVELOPE_BYTES;
+use trove_proto::wire::{Envelope, MsgType};
+
+/// What the handler answers.
+pub enum Reply {
+    /// Send this response.
+    Respond(Envelope),
+    /// Send this response, then hand the stream to the closure and stop serving it.
+    RespondAndTake(Envelope, Box<dyn FnOnce(Stream) + Send>),
+}
+
+/// A future returned by a handler.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// The node's request handler.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request from `peer`.
+    fn handle(&self, peer: Arc<PeerInfo>, req: Envelope) -> ReplyFuture;
+
+    /// Called once per inbound session after its handshake (to learn peers).
+    fn on_peer(&self, _peer: &Arc<PeerInfo>) {}
+}
+
+/// Shared serving state of an endpoint.
+#[derive(Clone)]
+pub struct ServeCtx {
+    pub handler: Arc<dyn Handler>,
+    pub rate: Arc<RateLimiter>,
+    pub rate_limits: bool,
+    pub clock: Clock,
+    pub timeouts: Timeouts,
+    pub max_concurrent: usize,
+}
+
+impl ServeCtx {
+    /// Rate limiting, then the handler.
+    async fn reply(&self, peer: &Arc<PeerInfo>, req: Envelope, limited: bool) -> Reply {
+        if limited && self.rate_limits {
+            let limits = if peer.bound { &ClassLimits::TROVE } else { &ClassLimits::V1 };
+            if let Err(text) = self.rate.check(&peer.node_pubkey, req.msg_type, limits, self.clock.now()) {
+                return Reply::Respond(Envelope::error(req.msg_type, req.req_id, text));
+            }
+        }
+        self.handler.handle(peer.clone(), req).await
+    }
+}
+
+/// Encodes a response, replacing one that is too large with an error.
+fn encode_response(resp: &Envelope) -> Vec<u8> {
+    let bytes = resp.to_bytes();
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        Envelope::error(resp.msg_type, resp.req_id, "response too large").to_bytes()
+    } else {
+        bytes
+    }
+}
+
+async fn write_response(w: &mut BoxWrite, resp: &Envelope, ctx: &ServeCtx) -> bool {
+    let bytes = encode_response(resp);
+    matches!(tokio::time::timeout(ctx.timeouts.request, write_frame(w, &bytes, MAX_ENVELOPE_BYTES)).await, Ok(Ok(())))
+}
+
+/// Serves one stream until the peer closes it, goes idle, misbehaves, or a handler takes it.
+/// `limited`: apply rate limits (false for requests arriving through a relay tunnel).
+pub async fn serve_stream(mut stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx, concurrent: bool, limited: bool) {
+    if concurrent {
+        return serve_concurrent(stream, peer, ctx, limited).await;
+    }
+    loop {
+        let req = match next_request(&mut stream.read, &ctx).await {
+            Some(r) => r,
+            None => return,
+        };
+        match ctx.reply(&peer, req, limited).await {
+            Reply::Respond(resp) => {
+                if !write_response(&mut stream.write, &resp, &ctx).await {
+                    return;
+                }
+            }
+            Reply::RespondAndTake(resp, take) => {
+                if write_response(&mut stream.write, &resp, &ctx).await {
+                    take(stream);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Reads and decodes the next request; None ends the loop (EOF, idle, oversize, garbage).
+async fn next_request(read: &mut BoxRead, ctx: &ServeCtx) -> Option<Envelope> {
+    match read_frame(read, MAX_ENVELOPE_BYTES, Some(ctx.timeouts.idle), ctx.timeouts.frame_body).await {
+        Ok(ReadOutcome::Frame(body)) => Envelope::from_bytes(&body).ok(),
+        _ => None,
+    }
+}
+
+async fn serve_concurrent(stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx, limited: bool) {
+    let Stream { mut read, write } = stream;
+    let write = Arc::new(Mutex::new(write));
+    let permits = Arc::new(Semaphore::new(ctx.max_concurrent));
+    let max = ctx.max_concurrent as u32;
+    loop {
+        let Some(req) = next_request(&mut read, &ctx).await else { return };
+        if req.msg_type == MsgType::RELAY_REGISTER {
+            // A tunnel registration may take the stream: finish everything in flight first.
+            let Ok(_all) = permits.clone().acquire_many_owned(max).await else { return };
+            let reply = ctx.reply(&peer, req, limited).await;
+            let mut w = write.lock().await;
+            match reply {
+                Reply::Respond(resp) => {
+                    if !write_response(&mut w, &resp, &ctx).await {
+                        return;
+                    }
+                }
+                Reply::RespondAndTake(resp, take) => {
+                    if write_response(&mut w, &resp, &ctx).await {
+                        let w = std::mem::replace(&mut *w, Box::new(tokio::io::sink()));
+                        take(Stream { read, write: w });
+                    }
+                    return;
+                }
+            }
+            continue;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let (ctx2, peer2, write2) = (ctx.clone(), peer.clone(), write.clone());
+        tokio::spawn(async move {
+            let resp = match ctx2.reply(&peer2, req, limited).await {
+                Reply::Respond(r) | Reply::RespondAndTake(r, _) => r,
+            };
+            let mut w = write2.lock().await;
+            write_response(&mut w, &resp, &ctx2).await;
+            drop(permit);
+        });
+    }
+}
