@@ -3,6 +3,7 @@
 
 use super::community::{GetCommunityStatus, ListCommunityPublicShares};
 use super::dht_msgs::{FindNode, FindValue, Store};
+use super::ext::{GetChunkHashesPage, GetManifestPage, WatchHeads};
 use super::listing::ListPublicShares;
 use super::msg_type::MsgType;
 use super::payload::Payload;
@@ -29,6 +30,12 @@ pub enum AnyRequest {
     HaveContent(HaveContent),
     GetChunk(GetChunk),
     GetChunkHashes(GetChunkHashes),
+    /// Extension (`paged-manifest`).
+    GetManifestPage(GetManifestPage),
+    /// Extension (`paged-hashes`).
+    GetChunkHashesPage(GetChunkHashesPage),
+    /// Extension (`head-push`).
+    WatchHeads(WatchHeads),
 }
 
 /// Why an incoming request cannot be served; the `Display` text is what goes back in the
@@ -44,7 +51,21 @@ pub enum RequestError {
 }
 
 impl AnyRequest {
-    /// Decodes the payload of a request of type `t`.
+    /// Decodes the payload of a request of type `t`; extension types only when `extensions`
+    /// (the session is bound to a trove peer), otherwise they are unknown types as in v1.
+    pub fn decode_ext(t: MsgType, payload: &[u8], extensions: bool) -> Result<AnyRequest, RequestError> {
+        fn p<T: Payload>(b: &[u8], f: fn(T) -> AnyRequest) -> Result<AnyRequest, RequestError> {
+            T::from_payload(b).map(f).map_err(|e| RequestError::Malformed(e.to_string()))
+        }
+        match t {
+            MsgType::GET_MANIFEST_PAGE if extensions => p(payload, AnyRequest::GetManifestPage),
+            MsgType::GET_CHUNK_HASHES_PAGE if extensions => p(payload, AnyRequest::GetChunkHashesPage),
+            MsgType::WATCH_HEADS if extensions => p(payload, AnyRequest::WatchHeads),
+            _ => AnyRequest::decode(t, payload),
+        }
+    }
+
+    /// Decodes the payload of a v1 request of type `t`.
     pub fn decode(t: MsgType, payload: &[u8]) -> Result<AnyRequest, RequestError> {
         fn p<T: Payload>(b: &[u8], f: fn(T) -> AnyRequest) -> Result<AnyRequest, RequestError> {
             T::from_payload(b).map(f).map_err(|e| RequestError::Malformed(e.to_string()))
@@ -90,6 +111,9 @@ impl AnyRequest {
             AnyRequest::HaveContent(_) => MsgType::HAVE_CONTENT,
             AnyRequest::GetChunk(_) => MsgType::GET_CHUNK,
             AnyRequest::GetChunkHashes(_) => MsgType::GET_CHUNK_HASHES,
+            AnyRequest::GetManifestPage(_) => MsgType::GET_MANIFEST_PAGE,
+            AnyRequest::GetChunkHashesPage(_) => MsgType::GET_CHUNK_HASHES_PAGE,
+            AnyRequest::WatchHeads(_) => MsgType::WATCH_HEADS,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod community;
 pub mod dht_msgs;
 pub mod envelope;
+pub mod ext;
 pub mod handshake;
 pub mod lan;
 pub mod listing;
@@ -29,6 +30,7 @@ pub use community::{
 };
 pub use dht_msgs::{FindNode, FindNodeResult, FindValue, FindValueResult, Store};
 pub use envelope::{Envelope, FLAG_ERROR, FLAG_RESPONSE};
+pub use ext::{ChunkHashesPage, GetChunkHashesPage, GetManifestPage, Heads, ManifestPage, WatchHeads};
 pub use handshake::{HandshakeHello, HelloExt, Role};
 pub use lan::LanPacket;
 pub use listing::{ListPublicShares, PublicShareList, PublicShareSummary};

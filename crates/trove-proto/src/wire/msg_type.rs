@@ -50,6 +50,31 @@ types! {
     CHUNK_HASH_LIST = 503, "CHUNK_HASH_LIST";
 }
 
+/// trove extension types (docs/PROTOCOL.md §3), sent only to peers that announced them.
+impl MsgType {
+    pub const GET_MANIFEST_PAGE: MsgType = MsgType(4000);
+    pub const MANIFEST_PAGE: MsgType = MsgType(4001);
+    pub const GET_CHUNK_HASHES_PAGE: MsgType = MsgType(4002);
+    pub const CHUNK_HASHES_PAGE: MsgType = MsgType(4003);
+    pub const WATCH_HEADS: MsgType = MsgType(4010);
+    pub const HEADS: MsgType = MsgType(4011);
+
+    /// Every extension type code with its name.
+    pub const EXTENSIONS: &'static [(MsgType, &'static str)] = &[
+        (MsgType::GET_MANIFEST_PAGE, "GET_MANIFEST_PAGE"),
+        (MsgType::MANIFEST_PAGE, "MANIFEST_PAGE"),
+        (MsgType::GET_CHUNK_HASHES_PAGE, "GET_CHUNK_HASHES_PAGE"),
+        (MsgType::CHUNK_HASHES_PAGE, "CHUNK_HASHES_PAGE"),
+        (MsgType::WATCH_HEADS, "WATCH_HEADS"),
+        (MsgType::HEADS, "HEADS"),
+    ];
+
+    /// The name of an extension type.
+    pub fn ext_name(self) -> Option<&'static str> {
+        MsgType::EXTENSIONS.iter().find(|(t, _)| *t == self).map(|(_, n)| *n)
+    }
+}
+
 impl MsgType {
     /// The type code a successful response to this request carries (§4.1), or `None` for
     /// codes that are not requests.
@@ -74,7 +99,7 @@ impl MsgType {
 
 impl fmt::Display for MsgType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
+        match self.name().or(self.ext_name()) {
             Some(n) => write!(f, "{n}({})", self.0),
             None => write!(f, "type {}", self.0),
         }
