@@ -22,6 +22,10 @@ use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use trove_proto::wire::{PeerAddr, Transport};
 
+/// Socket reads under TLS go through a buffer this large: rustls reads in 4 KiB steps, and
+/// without it every step would be a system call.
+const SOCKET_READ_BUFFER: usize = 256 * 1024;
+
 struct Inner {
     cfg: NetConfig,
     hs: HandshakeConfig,
@@ -183,6 +187,7 @@ impl Endpoint {
             Ok(Ok(s)) => s,
         };
         let _ = sock.set_nodelay(true);
+        let sock = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, sock);
         let inner = &self.inner;
         let hs = async {
             let mut tls = inner
@@ -324,6 +329,7 @@ async fn tcp_accept_loop(inner: std::sync::Weak<Inner>, listener: TcpListener) {
 
 async fn serve_tcp(inner: Arc<Inner>, sock: TcpStream, addr: SocketAddr, mut slot: Slot) {
     let _ = sock.set_nodelay(true);
+    let sock = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, sock);
     let hs = async {
         let mut tls = inner.tls_acceptor.accept(sock).await.map_err(|e| e.to_string())?;
         let exporter = exporter_tcp(tls.get_ref().1, inner.cfg.extensions);

@@ -71,6 +71,57 @@ pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(
     Ok(())
 }
 
+/// Writes a frame that already carries its 4-byte length prefix (see
+/// `Envelope::to_frame`), then flushes.
+pub async fn write_prefixed<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    frame: &[u8],
+    limit: usize,
+) -> Result<(), FrameError> {
+    if frame.len() < 4 || frame.len() - 4 > limit {
+        return Err(FrameError::TooLarge { len: frame.len().saturating_sub(4), limit });
+    }
+    w.write_all(frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// A queue in front of a write half: frames from many tasks are written in order by one
+/// task, with one flush per burst, so concurrent requests never contend for the stream.
+#[derive(Clone)]
+pub struct FrameQueue {
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl FrameQueue {
+    /// Starts the writer task over `w`. Writing stops at the first error or after `deadline`
+    /// without progress on one burst.
+    pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut w: W, deadline: Duration) -> FrameQueue {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let burst = async {
+                    w.write_all(&first).await?;
+                    while let Ok(next) = rx.try_recv() {
+                        w.write_all(&next).await?;
+                    }
+                    w.flush().await
+                };
+                if !matches!(tokio::time::timeout(deadline, burst).await, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            let _ = w.shutdown().await;
+        });
+        FrameQueue { tx }
+    }
+
+    /// Queues a prefixed frame; false if the writer has stopped.
+    pub async fn send(&self, frame: Vec<u8>) -> bool {
+        self.tx.send(frame).await.is_ok()
+    }
+}
+
 /// Errors while reading or writing a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -20,6 +20,11 @@ fn transport() -> Arc<TransportConfig> {
     t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
     t.receive_window(VarInt::from_u32(32 * 1024 * 1024));
     t.send_window(32 * 1024 * 1024);
+    // Probe for larger datagrams up to the UDP maximum: real paths settle at their MTU,
+    // loopback and jumbo-frame networks get far fewer packets per byte.
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(65_527);
+    t.mtu_discovery_config(Some(mtu));
     Arc::new(t)
 }
 

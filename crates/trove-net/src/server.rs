@@ -6,14 +6,15 @@
 
 use crate::clock::Clock;
 use crate::config::Timeouts;
-use crate::frame::{ReadOutcome, read_frame, write_frame};
+use crate::frame::{FrameQueue, ReadOutcome, read_frame, write_prefixed};
 use crate::peer::PeerInfo;
 use crate::rate_limit::{ClassLimits, RateLimiter};
-use crate::stream::{BoxRead, BoxWrite, Stream};
+use crate::stream::{BoxRead, Stream};
+use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use trove_proto::limits::MAX_ENVELOPE_BYTES;
 use trove_proto::wire::{Envelope, MsgType};
 
@@ -61,19 +62,19 @@ impl ServeCtx {
     }
 }
 
-/// Encodes a response, replacing one that is too large with an error.
-fn encode_response(resp: &Envelope) -> Vec<u8> {
-    let bytes = resp.to_bytes();
-    if bytes.len() > MAX_ENVELOPE_BYTES {
-        Envelope::error(resp.msg_type, resp.req_id, "response too large").to_bytes()
+/// Encodes a response as a prefixed frame, replacing one that is too large with an error.
+fn response_frame(resp: &Envelope) -> Vec<u8> {
+    if resp.encoded_len() > MAX_ENVELOPE_BYTES {
+        Envelope::error(resp.msg_type, resp.req_id, "response too large").to_frame()
     } else {
-        bytes
+        resp.to_frame()
     }
 }
 
-async fn write_response(w: &mut BoxWrite, resp: &Envelope, ctx: &ServeCtx) -> bool {
-    let bytes = encode_response(resp);
-    matches!(tokio::time::timeout(ctx.timeouts.request, write_frame(w, &bytes, MAX_ENVELOPE_BYTES)).await, Ok(Ok(())))
+async fn write_response(stream: &mut Stream, resp: &Envelope, ctx: &ServeCtx) -> bool {
+    let frame = response_frame(resp);
+    let w = write_prefixed(&mut stream.write, &frame, MAX_ENVELOPE_BYTES);
+    matches!(tokio::time::timeout(ctx.timeouts.request, w).await, Ok(Ok(())))
 }
 
 /// Serves one stream until the peer closes it, goes idle, misbehaves, or a handler takes it.
@@ -83,18 +84,15 @@ pub async fn serve_stream(mut stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx
         return serve_concurrent(stream, peer, ctx, limited).await;
     }
     loop {
-        let req = match next_request(&mut stream.read, &ctx).await {
-            Some(r) => r,
-            None => return,
-        };
+        let Some(req) = next_request(&mut stream.read, &ctx).await else { return };
         match ctx.reply(&peer, req, limited).await {
             Reply::Respond(resp) => {
-                if !write_response(&mut stream.write, &resp, &ctx).await {
+                if !write_response(&mut stream, &resp, &ctx).await {
                     return;
                 }
             }
             Reply::RespondAndTake(resp, take) => {
-                if write_response(&mut stream.write, &resp, &ctx).await {
+                if write_response(&mut stream, &resp, &ctx).await {
                     take(stream);
                 }
                 return;
@@ -106,47 +104,33 @@ pub async fn serve_stream(mut stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx
 /// Reads and decodes the next request; None ends the loop (EOF, idle, oversize, garbage).
 async fn next_request(read: &mut BoxRead, ctx: &ServeCtx) -> Option<Envelope> {
     match read_frame(read, MAX_ENVELOPE_BYTES, Some(ctx.timeouts.idle), ctx.timeouts.frame_body).await {
-        Ok(ReadOutcome::Frame(body)) => Envelope::from_bytes(&body).ok(),
+        Ok(ReadOutcome::Frame(body)) => Envelope::from_frame(Bytes::from(body)).ok(),
         _ => None,
     }
 }
 
 async fn serve_concurrent(stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx, limited: bool) {
     let Stream { mut read, write } = stream;
-    let write = Arc::new(Mutex::new(write));
+    let queue = FrameQueue::spawn(write, ctx.timeouts.request);
     let permits = Arc::new(Semaphore::new(ctx.max_concurrent));
-    let max = ctx.max_concurrent as u32;
     loop {
         let Some(req) = next_request(&mut read, &ctx).await else { return };
         if req.msg_type == MsgType::RELAY_REGISTER {
-            // A tunnel registration may take the stream: finish everything in flight first.
-            let Ok(_all) = permits.clone().acquire_many_owned(max).await else { return };
-            let reply = ctx.reply(&peer, req, limited).await;
-            let mut w = write.lock().await;
-            match reply {
-                Reply::Respond(resp) => {
-                    if !write_response(&mut w, &resp, &ctx).await {
-                        return;
-                    }
-                }
-                Reply::RespondAndTake(resp, take) => {
-                    if write_response(&mut w, &resp, &ctx).await {
-                        let w = std::mem::replace(&mut *w, Box::new(tokio::io::sink()));
-                        take(Stream { read, write: w });
-                    }
-                    return;
-                }
+            // A tunnel needs the stream to itself: refuse it on a multiplexed stream (trove
+            // peers register tunnels on a stream of their own, see the relay module).
+            let resp = Envelope::error(req.msg_type, req.req_id, "relay tunnels need a dedicated stream");
+            if !queue.send(response_frame(&resp)).await {
+                return;
             }
             continue;
         }
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let (ctx2, peer2, write2) = (ctx.clone(), peer.clone(), write.clone());
+        let (ctx2, peer2, queue2) = (ctx.clone(), peer.clone(), queue.clone());
         tokio::spawn(async move {
             let resp = match ctx2.reply(&peer2, req, limited).await {
                 Reply::Respond(r) | Reply::RespondAndTake(r, _) => r,
             };
-            let mut w = write2.lock().await;
-            write_response(&mut w, &resp, &ctx2).await;
+            queue2.send(response_frame(&resp)).await;
             drop(permit);
         });
     }

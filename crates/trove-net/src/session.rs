@@ -7,14 +7,15 @@
 //!   blocking between requests).
 
 use crate::error::NetError;
-use crate::frame::{ReadOutcome, read_frame, write_frame};
+use crate::frame::{FrameQueue, ReadOutcome, read_frame, write_prefixed};
 use crate::peer::PeerInfo;
-use crate::stream::{BoxRead, BoxWrite, Stream};
+use crate::stream::{BoxRead, Stream};
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
-use tokio::sync::{Mutex, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 use trove_proto::limits::MAX_ENVELOPE_BYTES;
 use trove_proto::wire::{Envelope, MsgType, Payload, Request};
 
@@ -33,7 +34,7 @@ enum Mode {
 struct Inner {
     peer: Arc<PeerInfo>,
     mode: Mode,
-    writer: Mutex<BoxWrite>,
+    writer: FrameQueue,
     pending: Arc<Pending>,
     next_req_id: AtomicU32,
     in_flight: Semaphore,
@@ -96,7 +97,7 @@ impl Session {
             inner: Arc::new(Inner {
                 peer: Arc::new(peer),
                 mode,
-                writer: Mutex::new(stream.write),
+                writer: FrameQueue::spawn(stream.write, request_timeout),
                 pending,
                 next_req_id: AtomicU32::new(1),
                 in_flight: Semaphore::new(permits),
@@ -143,7 +144,7 @@ impl Session {
                 reason: format!("expected {} in answer to {}, got {}", R::RESPONSE_TYPE, R::TYPE, resp.msg_type),
             });
         }
-        R::Response::from_payload(&resp.payload).map_err(|e| NetError::Protocol { addr, reason: e.to_string() })
+        R::Response::from_shared(&resp.payload).map_err(|e| NetError::Protocol { addr, reason: e.to_string() })
     }
 
     /// Sends a raw request and returns the raw response envelope (errors included).
@@ -175,19 +176,20 @@ impl Session {
         let _permit =
             inner.in_flight.acquire().await.map_err(|_| NetError::Closed { addr, reason: "closing".into() })?;
         let req_id = inner.next_req_id.fetch_add(1, Ordering::Relaxed);
-        let bytes = Envelope::request(msg_type, req_id, payload).to_bytes();
+        let env = Envelope::request(msg_type, req_id, payload);
+        if env.encoded_len() > MAX_ENVELOPE_BYTES {
+            return Err(NetError::FrameTooLarge { len: env.encoded_len(), limit: MAX_ENVELOPE_BYTES });
+        }
+        let frame = env.to_frame();
         if let Mode::QuicStreams(conn) = &inner.mode {
-            return quic_exchange(conn, &bytes, req_id, addr, inner.frame_body).await;
+            return quic_exchange(conn, &frame, req_id, addr, inner.frame_body).await;
         }
         let (tx, rx) = oneshot::channel();
         inner.pending.lock().expect("pending lock").insert(req_id, tx);
         let guard = PendingGuard { pending: &inner.pending, req_id };
-        {
-            let mut w = inner.writer.lock().await;
-            if let Err(e) = write_frame(&mut *w, &bytes, MAX_ENVELOPE_BYTES).await {
-                inner.closed.store(true, Ordering::Relaxed);
-                return Err(e.into_net(addr));
-            }
+        if !inner.writer.send(frame).await {
+            inner.closed.store(true, Ordering::Relaxed);
+            return Err(NetError::Closed { addr, reason: "connection lost while sending".into() });
         }
         let r = rx.await.unwrap_or_else(|_| Err(NetError::Closed { addr, reason: "connection lost".into() }));
         drop(guard);
@@ -216,11 +218,11 @@ async fn quic_exchange(
 ) -> Result<Envelope, NetError> {
     let closed = |e: String| NetError::Closed { addr, reason: e };
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| closed(e.to_string()))?;
-    write_frame(&mut send, bytes, MAX_ENVELOPE_BYTES).await.map_err(|e| e.into_net(addr))?;
+    write_prefixed(&mut send, bytes, MAX_ENVELOPE_BYTES).await.map_err(|e| e.into_net(addr))?;
     let _ = send.finish();
     match read_frame(&mut recv, MAX_ENVELOPE_BYTES, None, frame_body).await.map_err(|e| e.into_net(addr))? {
         ReadOutcome::Frame(b) => {
-            let env = Envelope::from_bytes(&b)?;
+            let env = Envelope::from_frame(Bytes::from(b))?;
             if env.req_id != req_id {
                 return Err(NetError::Protocol {
                     addr,
@@ -244,7 +246,7 @@ async fn read_loop(
 ) {
     let reason = loop {
         match read_frame(&mut read, MAX_ENVELOPE_BYTES, None, frame_body).await {
-            Ok(ReadOutcome::Frame(b)) => match Envelope::from_bytes(&b) {
+            Ok(ReadOutcome::Frame(b)) => match Envelope::from_frame(Bytes::from(b)) {
                 Ok(env) => {
                     let tx = pending.lock().expect("pending lock").remove(&env.req_id);
                     if let Some(tx) = tx {

@@ -24,7 +24,8 @@ impl Handler for TestHandler {
         let resp = match AnyRequest::decode(req.msg_type, &req.payload) {
             Ok(AnyRequest::GetChunk(g)) => {
                 let len = (g.chunk_index as usize).min(262_144);
-                let data = ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: vec![0xab; len] };
+                let data =
+                    ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: vec![0xab; len].into() };
                 Envelope::response(MsgType::CHUNK_DATA, req.req_id, data.to_payload())
             }
             Ok(AnyRequest::Store(_)) => Envelope::response(MsgType::STORE, req.req_id, Vec::new()),

@@ -171,7 +171,16 @@ impl<'b, C> Decode<'b, C> for Store {
             match k {
                 0 => key = Some(DhtKey::decode_bstr(d)?),
                 1 => value = Some(cbor::bstr(d, MAX_ENVELOPE_PAYLOAD_BYTES, "DHT value")?.to_vec()),
-                2 => ttl = Some(cbor::u64(d).map_err(|_| cbor::err("ttl_secs must be a non-negative integer"))?),
+                // Written through an i64 cast by the reference (§0.4): only 0..2^63 survives
+                // a round trip, so anything else is refused rather than silently changed.
+                2 => {
+                    ttl = Some(
+                        cbor::u64(d)
+                            .ok()
+                            .filter(|t| *t <= i64::MAX as u64)
+                            .ok_or_else(|| cbor::err("ttl_secs must be an integer from 0 to 2^63 - 1"))?,
+                    )
+                }
                 _ => cbor::skip(d)?,
             }
             Ok(())

@@ -12,6 +12,12 @@ pub trait Payload: Sized {
     fn to_payload(&self) -> Vec<u8>;
     /// Decodes from payload bytes.
     fn from_payload(bytes: &[u8]) -> Result<Self, ProtoError>;
+
+    /// Decodes from a shared buffer; types carrying bulk bytes override this to keep
+    /// slices of `bytes` instead of copying.
+    fn from_shared(bytes: &bytes::Bytes) -> Result<Self, ProtoError> {
+        Self::from_payload(bytes)
+    }
 }
 
 /// A request message: its type code, and what a successful answer carries.

@@ -1,11 +1,14 @@
 //! Transfer messages (SCP2P-WIRE.md §4.2): GET_MANIFEST/MANIFEST_DATA, HAVE_CONTENT, and the
 //! integer-keyed GET_CHUNK/CHUNK_DATA and GET_CHUNK_HASHES/CHUNK_HASH_LIST.
 
+use super::payload::Payload;
 use super::payload::{Ack, cbor_payload, request};
 use crate::cbor::{self, EncResult};
 use crate::content::Hash;
+use crate::error::ProtoError;
 use crate::ids::{ContentId, ManifestId};
 use crate::limits::{CHUNK_SIZE, MAX_CHUNK_HASHES_V1, MAX_ENVELOPE_PAYLOAD_BYTES};
+use bytes::Bytes;
 use minicbor::decode::Error as DecodeError;
 use minicbor::encode::Write;
 use minicbor::{Decode, Decoder, Encode, Encoder};
@@ -36,12 +39,13 @@ pub struct GetChunk {
     pub chunk_index: u32,
 }
 
-/// CHUNK_DATA (501).
+/// CHUNK_DATA (501). `bytes` shares the received buffer when decoded with
+/// [`Payload::from_shared`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkData {
     pub content_id: ContentId,
     pub chunk_index: u32,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// GET_CHUNK_HASHES (502).
@@ -61,7 +65,6 @@ cbor_payload!(GetManifest, "GET_MANIFEST");
 cbor_payload!(ManifestData, "MANIFEST_DATA");
 cbor_payload!(HaveContent, "HAVE_CONTENT");
 cbor_payload!(GetChunk, "GET_CHUNK");
-cbor_payload!(ChunkData, "CHUNK_DATA");
 cbor_payload!(GetChunkHashes, "GET_CHUNK_HASHES");
 cbor_payload!(ChunkHashList, "CHUNK_HASH_LIST");
 request!(GetManifest, GET_MANIFEST => MANIFEST_DATA, ManifestData);
@@ -185,23 +188,50 @@ impl<C> Encode<C> for ChunkData {
     }
 }
 
+/// Decodes CHUNK_DATA, returning where the chunk bytes sit in the decoder's input.
+fn decode_chunk_data(d: &mut Decoder<'_>) -> Result<(ContentId, u32, std::ops::Range<usize>), DecodeError> {
+    const W: &str = "CHUNK_DATA";
+    let input = d.input();
+    let (mut index, mut bytes) = (None, None);
+    let content_id = content_imap(d, W, |d, k| {
+        match k {
+            1 => index = Some(cbor::u32(d)?),
+            2 => {
+                let b = cbor::bstr(d, CHUNK_SIZE, "chunk bytes")?;
+                let start = b.as_ptr() as usize - input.as_ptr() as usize;
+                bytes = Some(start..start + b.len());
+            }
+            _ => cbor::skip(d)?,
+        }
+        Ok(())
+    })?;
+    Ok((
+        content_id,
+        index.ok_or_else(|| cbor::missing(W, "1 (chunk_index)"))?,
+        bytes.ok_or_else(|| cbor::missing(W, "2 (bytes)"))?,
+    ))
+}
+
 impl<'b, C> Decode<'b, C> for ChunkData {
     fn decode(d: &mut Decoder<'b>, _: &mut C) -> Result<Self, DecodeError> {
-        const W: &str = "CHUNK_DATA";
-        let (mut index, mut bytes) = (None, None);
-        let content_id = content_imap(d, W, |d, k| {
-            match k {
-                1 => index = Some(cbor::u32(d)?),
-                2 => bytes = Some(cbor::bstr(d, CHUNK_SIZE, "chunk bytes")?.to_vec()),
-                _ => cbor::skip(d)?,
-            }
-            Ok(())
-        })?;
-        Ok(ChunkData {
-            content_id,
-            chunk_index: index.ok_or_else(|| cbor::missing(W, "1 (chunk_index)"))?,
-            bytes: bytes.ok_or_else(|| cbor::missing(W, "2 (bytes)"))?,
-        })
+        let input = d.input();
+        let (content_id, chunk_index, r) = decode_chunk_data(d)?;
+        Ok(ChunkData { content_id, chunk_index, bytes: Bytes::copy_from_slice(&input[r]) })
+    }
+}
+
+impl Payload for ChunkData {
+    const NAME: &'static str = "CHUNK_DATA";
+    fn to_payload(&self) -> Vec<u8> {
+        cbor::to_vec(self)
+    }
+    fn from_payload(bytes: &[u8]) -> Result<Self, ProtoError> {
+        cbor::from_slice(bytes).map_err(ProtoError::decode("CHUNK_DATA"))
+    }
+    fn from_shared(bytes: &Bytes) -> Result<Self, ProtoError> {
+        let (content_id, chunk_index, r) =
+            decode_chunk_data(&mut Decoder::new(bytes)).map_err(ProtoError::decode("CHUNK_DATA"))?;
+        Ok(ChunkData { content_id, chunk_index, bytes: bytes.slice(r) })
     }
 }
 

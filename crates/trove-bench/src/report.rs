@@ -1,0 +1,36 @@
+//! Benchmark output: one JSON object per line, `{"bench", "metric", "value", "unit"}` plus
+//! optional context fields; and process CPU and memory readings.
+
+use serde_json::{Value, json};
+
+/// Prints one measurement.
+pub fn emit(bench: &str, metric: &str, value: f64, unit: &str, extra: Value) {
+    let mut v = json!({"bench": bench, "metric": metric, "value": (value * 1000.0).round() / 1000.0, "unit": unit});
+    if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in e {
+            m.insert(k.clone(), x.clone());
+        }
+    }
+    println!("{v}");
+}
+
+/// User + system CPU seconds of this process (from /proc/self/stat, 100 ticks per second).
+pub fn cpu_seconds() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some((_, rest)) = s.rsplit_once(')') else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the command name: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of this process in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
