@@ -1,0 +1,109 @@
+//! Serving content from files in place: a cache of open [`ChunkSource`]s per content id.
+//! Each chunk is checked before it leaves (file unchanged, chunk hash matches); a file that
+//! changed is withdrawn (its record removed) and the next file holding the same content is
+//! tried, so a changed file is never served wrong (TEST-MATRIX FT-7).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use trove_proto::ContentId;
+use trove_proto::content::Hash;
+use trove_store::StoreError;
+use trove_store::db::Db;
+use trove_store::files::ChunkSource;
+
+/// Open sources kept at most.
+const MAX_OPEN: usize = 256;
+
+/// Why a chunk could not be served.
+#[derive(Debug)]
+pub enum ServeError {
+    /// We do not hold this content (or that chunk index).
+    NotFound,
+    /// Files holding it changed and were withdrawn (paths listed).
+    Withdrawn(Vec<String>),
+    /// A storage error.
+    Store(StoreError),
+}
+
+/// The cache.
+pub struct ContentServer {
+    db: Db,
+    open: Mutex<HashMap<ContentId, Arc<ChunkSource>>>,
+}
+
+impl ContentServer {
+    /// A server over the content records of `db`.
+    pub fn new(db: Db) -> Self {
+        ContentServer { db, open: Mutex::new(HashMap::new()) }
+    }
+
+    /// Chunk hashes of a content we hold.
+    pub fn chunk_hashes(&self, id: &ContentId) -> Result<Option<Vec<Hash>>, StoreError> {
+        if let Some(s) = self.open.lock().expect("sources").get(id) {
+            return Ok(Some(s.chunk_hashes().to_vec()));
+        }
+        self.db.chunk_hashes(id)
+    }
+
+    fn source(&self, id: &ContentId, withdrawn: &mut Vec<String>) -> Result<Option<Arc<ChunkSource>>, StoreError> {
+        if let Some(s) = self.open.lock().expect("sources").get(id) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(info) = self.db.content(id)? else { return Ok(None) };
+        let Some(hashes) = self.db.chunk_hashes(id)? else { return Ok(None) };
+        for p in &info.paths {
+            match ChunkSource::open(&p.path, p.size, p.mtime_ns, hashes.clone()) {
+                Ok(src) => {
+                    let src = Arc::new(src);
+                    let mut open = self.open.lock().expect("sources");
+                    if open.len() >= MAX_OPEN
+                        && let Some(k) = open.keys().next().copied()
+                    {
+                        open.remove(&k);
+                    }
+                    open.insert(*id, src.clone());
+                    return Ok(Some(src));
+                }
+                Err(StoreError::Changed(why)) => {
+                    self.db.remove_content_path(&p.path)?;
+                    withdrawn.push(why);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads and verifies chunk `index` of `id` (blocking: call from a blocking task).
+    pub fn read_chunk(&self, id: &ContentId, index: u32) -> Result<Vec<u8>, ServeError> {
+        let mut withdrawn = Vec::new();
+        for _ in 0..8 {
+            let src = match self.source(id, &mut withdrawn) {
+                Ok(Some(s)) => s,
+                Ok(None) if withdrawn.is_empty() => return Err(ServeError::NotFound),
+                Ok(None) => return Err(ServeError::Withdrawn(withdrawn)),
+                Err(e) => return Err(ServeError::Store(e)),
+            };
+            if index as u64 >= src.chunk_count() {
+                return Err(ServeError::NotFound);
+            }
+            match src.read_chunk(index as u64) {
+                Ok(b) => return Ok(b),
+                Err(StoreError::Changed(why)) => {
+                    self.open.lock().expect("sources").remove(id);
+                    if let Err(e) = self.db.remove_content_path(src.path()) {
+                        return Err(ServeError::Store(e));
+                    }
+                    withdrawn.push(why);
+                }
+                Err(e) => return Err(ServeError::Store(e)),
+            }
+        }
+        Err(ServeError::Withdrawn(withdrawn))
+    }
+
+    /// Forgets cached sources (after files were re-published or removed).
+    pub fn invalidate(&self, id: &ContentId) {
+        self.open.lock().expect("sources").remove(id);
+    }
+}

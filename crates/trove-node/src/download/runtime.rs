@@ -1,0 +1,369 @@
+//! Downloading one file: finds providers, gets and verifies the chunk hash list, resumes the
+//! `.part` file (re-verifying what is already there), runs the [`Swarm`] over pooled sessions
+//! with requests to every provider in parallel, writes each verified chunk, reports progress,
+//! and renames the file into place only after the whole-file hash matches.
+
+use super::swarm::{Failure, PeerIdx, Swarm, SwarmConfig};
+use crate::error::{NodeError, Result};
+use crate::events::Event;
+use crate::node::Inner;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use trove_dht::ValueTarget;
+use trove_net::peer::features;
+use trove_proto::content::{Hash, chunk_count, chunk_len, verify_chunk_list};
+use trove_proto::wire::ext::MAX_HASHES_PAGE;
+use trove_proto::wire::{GetChunk, GetChunkHashes, GetChunkHashesPage, PeerAddr, Providers};
+use trove_proto::{ContentId, ShareId, cbor, dht_key};
+use trove_store::StoreError;
+use trove_store::db::{ContentSource, Download, DownloadState, Origin};
+use trove_store::files::{PartFile, SpaceReserve};
+
+/// How often progress is reported and the bitmap saved.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// Rounds of provider discovery before giving up when every provider failed.
+const DISCOVERY_ROUNDS: usize = 3;
+
+/// Outcome of one file download.
+#[derive(Debug)]
+pub struct FileOutcome {
+    pub bytes: u64,
+    /// Bytes that were already verified on disk when the download (re)started.
+    pub resumed_bytes: u64,
+    pub peers_used: usize,
+}
+
+impl Inner {
+    /// Providers of a content: the DHT record at its provider key and at its share's key,
+    /// plus `extra` peers (the share's known peers), never this node itself.
+    pub(crate) async fn providers_of(
+        self: &Arc<Self>,
+        id: &ContentId,
+        share: Option<ShareId>,
+        extra: &[PeerAddr],
+    ) -> Vec<PeerAddr> {
+        let mut out: Vec<PeerAddr> = extra.to_vec();
+        let mut keys = vec![dht_key::content_providers(id)];
+        if let Some(s) = share {
+            keys.push(dht_key::content_providers(&ContentId(s.0)));
+        }
+        for key in keys {
+            if let Some(f) = self.dht_get_with(ValueTarget::first(key), extra).await
+                && let Ok(p) = cbor::from_slice::<Providers>(&f.store.value)
+            {
+                out.extend(p.providers);
+            }
+        }
+        let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
+        let mut seen = HashSet::new();
+        out.retain(|p| p.relay_via.is_none() && !own.contains(&p.dedup_key()) && seen.insert(p.dedup_key()));
+        out
+    }
+
+    /// The chunk hash list of a content, from the first provider that gives one matching
+    /// `count` and `list_hash` (paged between trove peers).
+    async fn fetch_chunk_hashes(
+        self: &Arc<Self>,
+        id: &ContentId,
+        count: u64,
+        list_hash: &Hash,
+        providers: &[PeerAddr],
+    ) -> Result<Vec<Hash>> {
+        let mut errors = Vec::new();
+        for p in providers.iter().take(8) {
+            match self.hashes_from(p, id, count).await {
+                Ok(h) if verify_chunk_list(&h, count, list_hash) => return Ok(h),
+                Ok(_) => errors.push(format!("{p}: hash list does not match the manifest")),
+                Err(e) => errors.push(format!("{p}: {e}")),
+            }
+        }
+        Err(NodeError::Unavailable(format!(
+            "no provider gave the chunk hashes of {}: {}",
+            id.short(),
+            if errors.is_empty() { "no providers found".into() } else { errors.join("; ") }
+        )))
+    }
+
+    async fn hashes_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId, count: u64) -> Result<Vec<Hash>> {
+        let s = self.session(p).await?;
+        if s.peer().has(features::PAGED_HASHES) && count > trove_proto::limits::MAX_CHUNK_HASHES_V1 as u64 / 2 {
+            let mut out: Vec<Hash> = Vec::new();
+            while (out.len() as u64) < count {
+                let page = s
+                    .call(&GetChunkHashesPage { content_id: *id, start: out.len() as u32, count: MAX_HASHES_PAGE })
+                    .await?;
+                if page.content_id != *id
+                    || page.start as usize != out.len()
+                    || page.total as u64 != count
+                    || page.hashes.is_empty()
+                {
+                    return Err(NodeError::Invalid(format!("{p} sent an inconsistent hash page")));
+                }
+                out.extend(page.hashes);
+            }
+            Ok(out)
+        } else {
+            let l = s.call(&GetChunkHashes { content_id: *id }).await?;
+            if l.content_id != *id {
+                return Err(NodeError::Invalid(format!("{p} answered for another content")));
+            }
+            Ok(l.hashes)
+        }
+    }
+
+    /// Downloads one file described by a download row. Resumes whatever is on disk.
+    pub(crate) async fn download_file(
+        self: &Arc<Self>,
+        dl: &Download,
+        share_peers: &[PeerAddr],
+        replace: bool,
+    ) -> Result<FileOutcome> {
+        let count = chunk_count(dl.size);
+        let path_text = dl.target_path.display().to_string();
+        self.db.set_download_state(dl.id, DownloadState::Running, None)?;
+        let mut providers =
+            if count == 0 { Vec::new() } else { self.providers_of(&dl.content_id, dl.share_id, share_peers).await };
+        let hashes = match self.db.download_chunk_hashes(dl.id)? {
+            Some(h) => h,
+            None if count == 0 => Vec::new(),
+            None => {
+                let h = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await?;
+                self.db.set_download_chunk_hashes(dl.id, &h)?;
+                h
+            }
+        };
+        let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);
+        let target = dl.target_path.clone();
+        let size = dl.size;
+        let part = tokio::task::spawn_blocking(move || -> Result<PartFile> {
+            let part = PartFile::create_or_open(&target, size, hashes, &reserve)?;
+            part.recover()?;
+            Ok(part)
+        })
+        .await
+        .map_err(crate::publish::join_err)??;
+        let part = Arc::new(part);
+        let resumed_bytes = part.bitmap().present().map(|i| chunk_len(size, i).unwrap_or(0) as u64).sum::<u64>();
+
+        let mut swarm = Swarm::new(count as u32, |i| part.is_verified(i as u64), SwarmConfig::default());
+        let mut addrs: Vec<PeerAddr> = Vec::new();
+        let add = |swarm: &mut Swarm, addrs: &mut Vec<PeerAddr>, list: Vec<PeerAddr>| {
+            for p in list {
+                if !addrs.iter().any(|a| a.dedup_key() == p.dedup_key()) {
+                    swarm.add_peer();
+                    addrs.push(p);
+                }
+            }
+        };
+        add(&mut swarm, &mut addrs, std::mem::take(&mut providers));
+        let mut inflight = FuturesUnordered::new();
+        let mut last_progress = Instant::now();
+        let mut last_save = Instant::now();
+        let mut rounds = 0usize;
+        let mut window_checked: HashSet<PeerIdx> = HashSet::new();
+        let started = Instant::now();
+        let mut done_bytes = resumed_bytes;
+
+        while !swarm.is_complete() {
+            for (p, c) in swarm.next_requests() {
+                let timeout = swarm.request_timeout(p, chunk_len(size, c as u64).unwrap_or(0));
+                inflight.push(self.fetch_chunk(p, addrs[p].clone(), dl.content_id, c, part.clone(), timeout));
+            }
+            if inflight.is_empty() {
+                // Every provider failed or none was found: look again a few times.
+                if rounds >= DISCOVERY_ROUNDS {
+                    let reasons: Vec<String> = (0..addrs.len())
+                        .map(|p| format!("{}: {}", addrs[p], swarm.peer(p).drop_reason.unwrap_or("no answer")))
+                        .collect();
+                    let msg = if addrs.is_empty() {
+                        format!("no provider of {} could be found", dl.item_path)
+                    } else {
+                        format!(
+                            "every provider of {} failed ({} chunks still missing): {}",
+                            dl.item_path,
+                            swarm.missing(),
+                            reasons.join("; ")
+                        )
+                    };
+                    self.save_bitmap(dl, &part);
+                    return Err(NodeError::Unavailable(msg));
+                }
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(500 * rounds as u64)).await;
+                let found = self.providers_of(&dl.content_id, dl.share_id, share_peers).await;
+                let known: HashSet<String> = addrs.iter().map(|a| a.dedup_key()).collect();
+                let fresh: Vec<PeerAddr> = found.into_iter().filter(|p| !known.contains(&p.dedup_key())).collect();
+                // Peers already tried get another chance after a pause.
+                if fresh.is_empty() {
+                    let retry: Vec<PeerAddr> = addrs.clone();
+                    addrs.clear();
+                    swarm = Swarm::new(count as u32, |i| part.is_verified(i as u64), SwarmConfig::default());
+                    window_checked.clear();
+                    add(&mut swarm, &mut addrs, retry);
+                } else {
+                    add(&mut swarm, &mut addrs, fresh);
+                }
+                continue;
+            }
+            let Some(r) = inflight.next().await else { continue };
+            let ChunkResult { peer, chunk, outcome, elapsed, v1 } = r;
+            if let Some(v1) = v1
+                && window_checked.insert(peer)
+                && v1
+            {
+                swarm.set_max_window(peer, 1);
+            }
+            match outcome {
+                Ok(len) => {
+                    if swarm.on_success(peer, chunk, len, elapsed) {
+                        done_bytes += len as u64;
+                    }
+                }
+                Err(ChunkError::DiskFull(msg)) => {
+                    self.save_bitmap(dl, &part);
+                    self.db.set_download_state(dl.id, DownloadState::DiskFull, Some(&msg))?;
+                    return Err(NodeError::Store(StoreError::DiskFull(msg)));
+                }
+                Err(ChunkError::Local(e)) => {
+                    self.save_bitmap(dl, &part);
+                    self.db.set_download_state(dl.id, DownloadState::Failed, Some(&e.to_string()))?;
+                    return Err(e.into());
+                }
+                Err(ChunkError::Peer(f, why)) => {
+                    tracing::debug!("chunk {chunk} from {}: {why}", addrs[peer]);
+                    if f == Failure::BadData {
+                        tracing::warn!("{} sent a corrupted chunk of {}; dropping it", addrs[peer], dl.item_path);
+                        self.pool.remove(&addrs[peer]);
+                    }
+                    swarm.on_failure(peer, chunk, f);
+                }
+                Err(ChunkError::Connect(why)) => {
+                    tracing::debug!("cannot reach {}: {why}", addrs[peer]);
+                    swarm.on_failure(peer, chunk, Failure::Error);
+                    if swarm.peer(peer).failures >= 2 {
+                        swarm.drop_peer(peer, "cannot be reached");
+                    }
+                }
+            }
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                self.emit(Event::DownloadProgress {
+                    download_id: dl.id.0,
+                    path: path_text.clone(),
+                    bytes_done: done_bytes,
+                    bytes_total: size,
+                    rate_bps: ((done_bytes - resumed_bytes) as f64 / secs) as u64,
+                    peers: swarm.live_peers(),
+                });
+            }
+            if last_save.elapsed() >= SAVE_EVERY {
+                last_save = Instant::now();
+                self.save_bitmap(dl, &part);
+            }
+        }
+        // Duplicates still in flight (endgame) are abandoned: any late write carries the
+        // same verified bytes.
+        drop(inflight);
+        let peers_used = (0..addrs.len()).filter(|&p| swarm.peer(p).delivered > 0).count();
+        let p2 = part.clone();
+        let cid = dl.content_id;
+        let finished =
+            tokio::task::spawn_blocking(move || p2.finish(&cid, replace)).await.map_err(crate::publish::join_err)?;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(e) => {
+                self.save_bitmap(dl, &part);
+                return Err(e.into());
+            }
+        };
+        self.db.set_download_bitmap(dl.id, &part.bitmap().to_bytes())?;
+        self.db.set_download_state(dl.id, DownloadState::Complete, None)?;
+        self.db.add_content(&ContentSource {
+            content_id: dl.content_id,
+            path: finished.path.clone(),
+            size: finished.size,
+            mtime_ns: finished.mtime_ns,
+            chunk_hashes: part.chunk_hashes().to_vec(),
+            chunk_list_hash: dl.chunk_list_hash,
+            origin: Origin::Downloaded,
+        })?;
+        self.emit(Event::DownloadComplete {
+            download_id: dl.id.0,
+            path: finished.path.display().to_string(),
+            bytes: size,
+        });
+        if self.cfg.seed_downloads && count > 0 {
+            let me = self.clone();
+            let id = dl.content_id;
+            self.spawn(async move { me.announce_provider(id).await });
+        }
+        Ok(FileOutcome { bytes: size, resumed_bytes, peers_used })
+    }
+
+    fn save_bitmap(&self, dl: &Download, part: &PartFile) {
+        if let Err(e) = self.db.set_download_bitmap(dl.id, &part.bitmap().to_bytes()) {
+            tracing::warn!("saving progress of {}: {e}", dl.item_path);
+        }
+    }
+
+    /// One chunk request to one peer, written to the part file when it verifies.
+    async fn fetch_chunk(
+        self: &Arc<Self>,
+        peer: PeerIdx,
+        addr: PeerAddr,
+        content_id: ContentId,
+        chunk: u32,
+        part: Arc<PartFile>,
+        timeout: Duration,
+    ) -> ChunkResult {
+        let start = Instant::now();
+        let mut v1 = None;
+        let outcome = async {
+            let s = tokio::time::timeout(timeout, self.session(&addr))
+                .await
+                .map_err(|_| ChunkError::Connect("connect timed out".into()))?
+                .map_err(|e| ChunkError::Connect(e.to_string()))?;
+            v1 = Some(s.peer().is_v1());
+            let data = s.call_timeout(&GetChunk { content_id, chunk_index: chunk }, timeout).await.map_err(|e| {
+                let f =
+                    if matches!(e, trove_net::NetError::Timeout { .. }) { Failure::Timeout } else { Failure::Error };
+                ChunkError::Peer(f, e.to_string())
+            })?;
+            if data.content_id != content_id || data.chunk_index != chunk {
+                return Err(ChunkError::Peer(Failure::BadData, "answered with another chunk".into()));
+            }
+            let len = data.bytes.len();
+            let r = tokio::task::spawn_blocking(move || part.write_chunk(chunk as u64, &data.bytes)).await;
+            match r {
+                Ok(Ok(_)) => Ok(len),
+                Ok(Err(StoreError::DiskFull(m))) => Err(ChunkError::DiskFull(m)),
+                Ok(Err(StoreError::Invalid(m))) => Err(ChunkError::Peer(Failure::BadData, m)),
+                Ok(Err(e)) => Err(ChunkError::Local(e)),
+                Err(e) => Err(ChunkError::Peer(Failure::Error, e.to_string())),
+            }
+        }
+        .await;
+        ChunkResult { peer, chunk, outcome, elapsed: start.elapsed(), v1 }
+    }
+}
+
+enum ChunkError {
+    Connect(String),
+    Peer(Failure, String),
+    DiskFull(String),
+    /// Writing locally failed for another reason: the download stops with it.
+    Local(StoreError),
+}
+
+struct ChunkResult {
+    peer: PeerIdx,
+    chunk: u32,
+    outcome: std::result::Result<usize, ChunkError>,
+    elapsed: Duration,
+    v1: Option<bool>,
+}

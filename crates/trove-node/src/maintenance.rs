@@ -1,0 +1,49 @@
+//! Periodic upkeep: join the DHT at start (a lookup of our own id), then every interval
+//! expire old records, republish what this node owns, refresh stale buckets, save the peer
+//! book, and close idle pooled sessions.
+
+use crate::node::Inner;
+use std::sync::Weak;
+use std::time::Duration;
+use tokio::sync::watch;
+use trove_store::db::unix_now;
+
+/// DHT records republished per pass at most.
+const REPUBLISH_BATCH: usize = 256;
+
+pub(crate) async fn run(weak: Weak<Inner>, mut shutdown: watch::Receiver<bool>) {
+    if let Some(inner) = weak.upgrade() {
+        let own = inner.key.node_id();
+        inner.closest_nodes(own).await;
+    }
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let interval = Duration::from_secs(inner.cfg.dht_interval_secs.max(5));
+        let now = unix_now();
+        let (due, refresh) = {
+            let mut dht = inner.dht.lock().expect("dht");
+            dht.expire(now);
+            let due = dht.due_republish(now, REPUBLISH_BATCH);
+            let buckets = dht.table().buckets_needing_refresh(now);
+            let refresh: Vec<_> = buckets
+                .into_iter()
+                .take(4)
+                .map(|b| dht.table().random_id_in_bucket(b, trove_proto::keys::random_bytes()))
+                .collect();
+            (due, refresh)
+        };
+        for store in due {
+            inner.replicate(store).await;
+        }
+        for target in refresh {
+            inner.closest_nodes(target).await;
+        }
+        inner.flush_peers();
+        inner.pool.sweep();
+        drop(inner);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

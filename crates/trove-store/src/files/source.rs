@@ -1,0 +1,218 @@
+//! Serving chunks of a published or downloaded file in place. Before each chunk goes out the
+//! file's stamp (size, modification time, identity) is compared with the recorded one, and
+//! the chunk's BLAKE3 with the recorded chunk hash, so an edited, replaced or deleted file
+//! gives [`StoreError::Changed`] (the caller withdraws it) and never a wrong chunk.
+//! Reads are positioned (`pread`), so many chunks can be read at once from one open file.
+
+use crate::error::{Result, StoreError};
+use crate::files::hash::open_regular;
+use crate::files::stamp::FileStamp;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
+
+/// An open file whose chunks are served, with what it looked like when it was hashed.
+#[derive(Debug)]
+pub struct ChunkSource {
+    path: PathBuf,
+    file: File,
+    stamp: FileStamp,
+    chunk_hashes: Vec<Hash>,
+}
+
+impl ChunkSource {
+    /// Opens `path`, recorded as `size` bytes with modification time `mtime_ns` and these
+    /// chunk hashes. Fails with [`StoreError::Changed`] if the file no longer matches the
+    /// record, and with [`StoreError::Invalid`] if the hash count does not fit the size.
+    pub fn open(path: &Path, size: u64, mtime_ns: i64, chunk_hashes: Vec<Hash>) -> Result<ChunkSource> {
+        if chunk_hashes.len() as u64 != chunk_count(size) {
+            return Err(StoreError::Invalid(format!(
+                "{}: {} chunk hashes recorded for {size} bytes ({} expected)",
+                path.display(),
+                chunk_hashes.len(),
+                chunk_count(size)
+            )));
+        }
+        let file = match open_regular(path) {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::Changed(format!("{} was deleted or moved", path.display())));
+            }
+            other => other?,
+        };
+        let stamp = FileStamp::of_file(&file, path)?;
+        if stamp.size != size || stamp.mtime_ns != mtime_ns {
+            let recorded = FileStamp { size, mtime_ns, ..stamp };
+            let what = recorded.difference(&stamp).unwrap_or_default();
+            return Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", path.display())));
+        }
+        Ok(ChunkSource { path: path.to_path_buf(), file, stamp, chunk_hashes })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The recorded length in bytes.
+    pub fn size(&self) -> u64 {
+        self.stamp.size
+    }
+
+    /// The recorded modification time in nanoseconds.
+    pub fn mtime_ns(&self) -> i64 {
+        self.stamp.mtime_ns
+    }
+
+    /// The recorded chunk hashes.
+    pub fn chunk_hashes(&self) -> &[Hash] {
+        &self.chunk_hashes
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.chunk_hashes.len() as u64
+    }
+
+    /// Fails with [`StoreError::Changed`] if the file at the path is no longer the one
+    /// recorded (different size, modification time or inode, or gone).
+    pub fn check_unchanged(&self) -> Result<()> {
+        match FileStamp::of_path(&self.path)? {
+            None => Err(StoreError::Changed(format!("{} was deleted or moved", self.path.display()))),
+            Some(now) => match self.stamp.difference(&now) {
+                None => Ok(()),
+                Some(what) => {
+                    Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", self.path.display())))
+                }
+            },
+        }
+    }
+
+    /// Reads chunk `index` after checking the file's stamp, and verifies it against its
+    /// recorded hash before returning it.
+    pub fn read_chunk(&self, index: u64) -> Result<Vec<u8>> {
+        let len = chunk_len(self.stamp.size, index).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{}: chunk {index} is out of range ({} chunks)",
+                self.path.display(),
+                self.chunk_count()
+            ))
+        })?;
+        self.check_unchanged()?;
+        let mut buf = vec![0u8; len];
+        let offset = index * trove_proto::limits::CHUNK_SIZE as u64;
+        self.file.read_exact_at(&mut buf, offset).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                StoreError::Changed(format!("{} became shorter than recorded", self.path.display()))
+            } else {
+                StoreError::io(format!("reading chunk {index} of {}", self.path.display()))(e)
+            }
+        })?;
+        if chunk_hash(&buf) != self.chunk_hashes[index as usize] {
+            return Err(StoreError::Changed(format!(
+                "{}: chunk {index} no longer matches its hash (content edited)",
+                self.path.display()
+            )));
+        }
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::hash::hash_file;
+    use std::fs::OpenOptions;
+    use std::time::{Duration, SystemTime};
+    use trove_proto::limits::CHUNK_SIZE;
+
+    fn published(dir: &Path, len: usize) -> (PathBuf, ChunkSource, Vec<u8>) {
+        let p = dir.join("f.bin");
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        let h = hash_file(&p, |_| {}).unwrap();
+        let src = ChunkSource::open(&p, h.digest.size, h.mtime_ns, h.digest.chunk_hashes).unwrap();
+        (p, src, bytes)
+    }
+
+    fn set_mtime(p: &Path, t: SystemTime) {
+        OpenOptions::new().write(true).open(p).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn serves_every_chunk_concurrently() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, src, bytes) = published(dir.path(), 3 * CHUNK_SIZE + 5);
+        std::thread::scope(|s| {
+            for i in 0..4u64 {
+                let (src, bytes) = (&src, &bytes);
+                s.spawn(move || {
+                    let start = i as usize * CHUNK_SIZE;
+                    let end = (start + CHUNK_SIZE).min(bytes.len());
+                    assert_eq!(src.read_chunk(i).unwrap(), &bytes[start..end]);
+                });
+            }
+        });
+        assert!(matches!(src.read_chunk(4), Err(StoreError::Invalid(_))));
+        assert!(matches!(src.read_chunk(u64::MAX), Err(StoreError::Invalid(_))));
+    }
+
+    #[test]
+    fn edit_with_restored_mtime_is_caught_by_the_chunk_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, src, _) = published(dir.path(), 2 * CHUNK_SIZE);
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let f = OpenOptions::new().write(true).open(&p).unwrap();
+        f.write_all_at(b"EDITED", CHUNK_SIZE as u64 + 10).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        assert!(src.check_unchanged().is_ok(), "size, mtime and inode are as recorded");
+        assert!(src.read_chunk(0).is_ok());
+        let e = src.read_chunk(1).unwrap_err();
+        assert!(matches!(e, StoreError::Changed(ref m) if m.contains("chunk 1") && m.contains("f.bin")), "{e}");
+    }
+
+    #[test]
+    fn touch_truncate_delete_and_replace_are_caught_by_the_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, src, bytes) = published(dir.path(), CHUNK_SIZE + 1);
+        set_mtime(&p, SystemTime::now() + Duration::from_secs(5));
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(ref m)) if m.contains("modification time")));
+
+        let (p, src, _) = published(dir.path(), CHUNK_SIZE + 1);
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let f = OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(CHUNK_SIZE as u64).unwrap();
+        f.set_modified(mtime).unwrap();
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(ref m)) if m.contains("size changed")));
+
+        let (p, src, _) = published(dir.path(), 10);
+        let tmp = dir.path().join("new");
+        std::fs::write(&tmp, &bytes[..10]).unwrap();
+        set_mtime(&tmp, std::fs::metadata(&p).unwrap().modified().unwrap());
+        std::fs::rename(&tmp, &p).unwrap();
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(ref m)) if m.contains("replaced")));
+
+        std::fs::remove_file(&p).unwrap();
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(ref m)) if m.contains("deleted")));
+    }
+
+    #[test]
+    fn open_checks_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, src, _) = published(dir.path(), 100);
+        let hashes = src.chunk_hashes().to_vec();
+        assert!(matches!(ChunkSource::open(&p, 101, src.mtime_ns(), hashes.clone()), Err(StoreError::Changed(_))));
+        assert!(matches!(ChunkSource::open(&p, 100, src.mtime_ns() + 1, hashes.clone()), Err(StoreError::Changed(_))));
+        assert!(matches!(ChunkSource::open(&p, 100, src.mtime_ns(), vec![]), Err(StoreError::Invalid(_))));
+        let gone = dir.path().join("gone");
+        assert!(matches!(ChunkSource::open(&gone, 100, 0, hashes), Err(StoreError::Changed(_))));
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        let h = hash_file(&empty, |_| {}).unwrap();
+        let src = ChunkSource::open(&empty, 0, h.mtime_ns, vec![]).unwrap();
+        assert_eq!(src.chunk_count(), 0);
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Invalid(_))));
+    }
+}

@@ -1,0 +1,260 @@
+//! [`SearchIndex`]: the index of subscribed and own shares in `<data_dir>/index`. Writing
+//! replaces whole shares in one commit each (with the share table as the commit payload);
+//! searching parses the text, builds the tier query, collects the best page with the
+//! filters applied, and loads the stored fields of the hits. All methods take `&self`:
+//! writes are serialized by a lock, searches run concurrently with them.
+
+use super::collect::{Filter, RankCollector};
+use super::cursor;
+use super::document::{content64, item_doc};
+use super::error::index_err;
+use super::hit::{Hit, SearchResults};
+use super::mime;
+use super::open::{self, OpenState};
+use super::parse::parse;
+use super::plan;
+use super::query::SearchQuery;
+use super::schema::{self, Fields};
+use super::shares::{IndexedShare, ShareMeta, ShareTable, check_weight};
+use crate::db::Trust;
+use crate::error::{Result, StoreError};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use tantivy::{IndexReader, IndexWriter, TantivyDocument, Term};
+use trove_proto::ShareId;
+use trove_proto::wire::{BlocklistRules, Manifest};
+
+/// What the blocklists hide.
+#[derive(Default)]
+struct Blocked {
+    shares: HashSet<ShareId>,
+    /// First 8 bytes of blocked content ids (a collision would only hide more).
+    content: Arc<HashSet<u64>>,
+}
+
+/// The search index.
+pub struct SearchIndex {
+    dir: PathBuf,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    table: RwLock<Arc<ShareTable>>,
+    blocked: RwLock<Arc<Blocked>>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` (the node uses `<data_dir>/index`), creating it if missing and
+    /// recreating it empty if damaged. When [`OpenState::needs_rebuild`], call
+    /// [`SearchIndex::rebuild`]. Blocklists are not stored: call
+    /// [`SearchIndex::set_blocklist`] after opening.
+    pub fn open(dir: &Path) -> Result<(SearchIndex, OpenState)> {
+        let parts = open::open_dir(dir)?;
+        let fields = schema::fields(&parts.index.schema())?;
+        let index = SearchIndex {
+            dir: dir.to_path_buf(),
+            fields,
+            reader: parts.reader,
+            writer: Mutex::new(parts.writer),
+            table: RwLock::new(Arc::new(parts.table)),
+            blocked: RwLock::new(Arc::new(Blocked::default())),
+        };
+        Ok((index, parts.state))
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn writer(&self) -> MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn table(&self) -> Arc<ShareTable> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Commits pending changes with `table` as the payload, publishes the table, and makes
+    /// the changes visible to searches. On failure the pending changes are dropped.
+    fn commit(&self, w: &mut IndexWriter, table: ShareTable, what: &str) -> Result<()> {
+        let payload = table.to_payload();
+        let done = w.prepare_commit().and_then(|mut c| {
+            c.set_payload(&payload);
+            c.commit()
+        });
+        if let Err(e) = done {
+            // The commit error is what matters; a failed rollback leaves the writer to retry.
+            let _ = w.rollback();
+            return Err(index_err(what)(e));
+        }
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        self.reader.reload().map_err(index_err(format!("{what}: reloading")))
+    }
+
+    /// Queues the documents of one share (after deleting its old ones) into `table`.
+    fn stage(&self, w: &IndexWriter, table: &mut ShareTable, meta: &ShareMeta, m: &Manifest) -> Result<()> {
+        if m.share_id != meta.share_id {
+            return Err(StoreError::Invalid(format!(
+                "search index: the manifest of share {} was given for share {}",
+                m.share_id.short(),
+                meta.share_id.short()
+            )));
+        }
+        check_weight(&meta.share_id, meta.weight)?;
+        let no = table.upsert(IndexedShare { meta: meta.clone(), seq: m.seq, items: m.items.len() });
+        w.delete_term(Term::from_field_u64(self.fields.share_no, no));
+        for (i, item) in m.items.iter().enumerate() {
+            w.add_document(item_doc(&self.fields, no, &meta.share_id, i, item))
+                .map_err(index_err(format!("indexing item {i} of share {}", meta.share_id.short())))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces every document of the manifest's share with its items (one commit). The
+    /// share's title, description, trust and weight come from `meta`.
+    pub fn index_share(&self, meta: &ShareMeta, manifest: &Manifest) -> Result<()> {
+        let mut w = self.writer();
+        let mut table = (*self.table()).clone();
+        if let Err(e) = self.stage(&w, &mut table, meta, manifest) {
+            let _ = w.rollback();
+            return Err(e);
+        }
+        self.commit(&mut w, table, &format!("indexing share {}", meta.share_id.short()))
+    }
+
+    /// Changes a share's trust tier and weight without re-indexing it. Returns false if the
+    /// share is not indexed (the values then arrive with [`SearchIndex::index_share`]).
+    pub fn set_share_options(&self, share_id: &ShareId, trust: Trust, weight: f32) -> Result<bool> {
+        check_weight(share_id, weight)?;
+        let mut w = self.writer();
+        let mut table = (*self.table()).clone();
+        if !table.set_options(share_id, trust, weight) {
+            return Ok(false);
+        }
+        self.commit(&mut w, table, &format!("setting options of share {}", share_id.short()))?;
+        Ok(true)
+    }
+
+    /// Removes a share's documents. Returns false if it was not indexed.
+    pub fn remove_share(&self, share_id: &ShareId) -> Result<bool> {
+        let mut w = self.writer();
+        let mut table = (*self.table()).clone();
+        let Some(no) = table.remove(share_id) else { return Ok(false) };
+        w.delete_term(Term::from_field_u64(self.fields.share_no, no));
+        self.commit(&mut w, table, &format!("removing share {}", share_id.short()))?;
+        Ok(true)
+    }
+
+    /// Replaces the whole index with these shares (one commit: searches see the old index
+    /// until it is done). Returns the number of documents.
+    pub fn rebuild<I>(&self, shares: I) -> Result<u64>
+    where
+        I: IntoIterator<Item = (ShareMeta, Manifest)>,
+    {
+        let mut w = self.writer();
+        let mut table = ShareTable::default();
+        let staged = w.delete_all_documents().map_err(index_err("rebuilding: clearing")).and_then(|_| {
+            shares.into_iter().try_for_each(|(meta, manifest)| self.stage(&w, &mut table, &meta, &manifest))
+        });
+        if let Err(e) = staged {
+            let _ = w.rollback();
+            return Err(e);
+        }
+        self.commit(&mut w, table, "rebuilding")?;
+        Ok(self.doc_count())
+    }
+
+    /// Sets the blocklists in force (SCP2P-WIRE.md §15): their shares and contents never
+    /// appear in results. Replaces the previous set; not stored, so set it after opening.
+    pub fn set_blocklist(&self, rules: &[BlocklistRules]) {
+        let shares = rules.iter().flat_map(|r| r.blocked_share_ids.iter().copied()).collect();
+        let content = rules.iter().flat_map(|r| r.blocked_content_ids.iter().map(|c| content64(&c.0))).collect();
+        *self.blocked.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Blocked { shares, content: Arc::new(content) });
+    }
+
+    /// Documents (items) searchable now.
+    pub fn doc_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// The indexed shares with their revision and options.
+    pub fn shares(&self) -> Vec<IndexedShare> {
+        self.table().entries().iter().map(|e| e.info.clone()).collect()
+    }
+
+    /// Runs a search. Any text works (it is parsed leniently); errors are a malformed cursor
+    /// or an unreadable index.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
+        let after = q.cursor.as_deref().filter(|c| !c.trim().is_empty()).map(cursor::decode).transpose()?;
+        let table = self.table();
+        let blocked = self.blocked.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let tiers = q.trust_tiers();
+        let wanted: Option<HashSet<ShareId>> = q.shares.as_ref().map(|v| v.iter().copied().collect());
+        let limit = usize::try_from(table.no_limit()).unwrap_or(usize::MAX);
+        let mut weights = vec![-1.0f32; limit];
+        let mut ids = vec![None; limit];
+        for e in table.entries() {
+            let m = &e.info.meta;
+            let Some(i) = usize::try_from(e.no).ok().filter(|&i| i < limit) else { continue };
+            ids[i] = Some(m.share_id);
+            if !blocked.shares.contains(&m.share_id)
+                && tiers.contains(&m.effective_trust())
+                && wanted.as_ref().is_none_or(|w| w.contains(&m.share_id))
+            {
+                weights[i] = m.weight;
+            }
+        }
+        if weights.iter().all(|w| *w < 0.0) {
+            return Ok(SearchResults::default());
+        }
+        let share_nos: Option<Vec<u64>> = wanted.map(|_| {
+            table
+                .entries()
+                .iter()
+                .filter(|e| weights.get(e.no as usize).is_some_and(|w| *w >= 0.0))
+                .map(|e| e.no)
+                .collect()
+        });
+        let parsed = parse(&q.text);
+        let class = q.mime_class.as_deref().and_then(mime::query_class);
+        let plan = plan::build(&parsed, &self.fields, &table, share_nos.as_deref(), class.as_deref());
+        let page = q.page_size();
+        let size = match (q.min_size, q.max_size) {
+            (None, None) => None,
+            (min, max) => Some((min.unwrap_or(0), max.unwrap_or(u64::MAX))),
+        };
+        let filter = Filter {
+            weights,
+            blocked: blocked.content.clone(),
+            size,
+            after,
+            keep: if page == 0 { 0 } else { page + 1 },
+            divisor: plan.divisor,
+        };
+        let searcher = self.reader.searcher();
+        let harvest = searcher
+            .search(&*plan.query, &RankCollector { filter: Arc::new(filter) })
+            .map_err(index_err("searching"))?;
+        let mut hits = Vec::with_capacity(page.min(harvest.top.len()));
+        for c in harvest.top.iter().take(page) {
+            let doc: TantivyDocument = searcher.doc(c.addr).map_err(index_err("loading a hit"))?;
+            let Some(share_id) = usize::try_from(c.share).ok().and_then(|i| ids.get(i).copied().flatten()) else {
+                continue;
+            };
+            hits.push(Hit::from_doc(&self.fields, &doc, share_id, c.rank.score, &parsed)?);
+        }
+        let next_cursor = match page.checked_sub(1).and_then(|i| harvest.top.get(i)) {
+            Some(last) if harvest.top.len() > page => Some(cursor::encode(&last.rank)),
+            _ => None,
+        };
+        Ok(SearchResults { total: harvest.total, hits, next_cursor })
+    }
+}
