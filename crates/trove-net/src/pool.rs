@@ -19,7 +19,15 @@ struct Entry {
 struct State {
     sessions: HashMap<String, Entry>,
     dialing: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Recent dial failures: further dials fail at once until the entry expires, so one dead
+    /// or stalling address costs one deadline, not one per request.
+    failed: HashMap<String, (Instant, String)>,
 }
+
+/// How long a failed dial is remembered.
+pub const FAILED_DIAL_MEMORY: Duration = Duration::from_secs(15);
+/// Most failed dials remembered.
+const MAX_FAILED: usize = 4096;
 
 /// Pooled sessions over an endpoint.
 #[derive(Clone)]
@@ -69,18 +77,52 @@ impl Pool {
         if let Some(s) = self.cached(&key, addr)? {
             return Ok(s);
         }
+        self.recent_failure(&key, addr)?;
         let lock = self.state.lock().expect("pool lock").dialing.entry(key.clone()).or_default().clone();
         let _g = lock.lock().await;
         if let Some(s) = self.cached(&key, addr)? {
             return Ok(s);
         }
+        self.recent_failure(&key, addr)?;
         let r = self.ep.connect(addr).await;
         let mut st = self.state.lock().expect("pool lock");
         st.dialing.remove(&key);
-        let session = r?;
+        let session = match r {
+            Ok(s) => {
+                st.failed.remove(&key);
+                s
+            }
+            Err(e) => {
+                if st.failed.len() >= MAX_FAILED {
+                    let now = Instant::now();
+                    st.failed.retain(|_, (t, _)| now.duration_since(*t) < FAILED_DIAL_MEMORY);
+                }
+                if st.failed.len() < MAX_FAILED {
+                    st.failed.insert(key, (Instant::now(), e.to_string()));
+                }
+                return Err(e);
+            }
+        };
         st.sessions.insert(key, Entry { session: session.clone(), last_used: Instant::now() });
         Self::evict(&mut st, self.cap, self.idle);
         Ok(session)
+    }
+
+    /// Fails at once if dialing this address failed a moment ago.
+    fn recent_failure(&self, key: &str, addr: &PeerAddr) -> Result<(), NetError> {
+        let st = self.state.lock().expect("pool lock");
+        match st.failed.get(key) {
+            Some((t, why)) if t.elapsed() < FAILED_DIAL_MEMORY => Err(NetError::Connect {
+                addr: addr.socket_addr(),
+                reason: format!("failed {} s ago: {why}", t.elapsed().as_secs()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets a remembered dial failure (e.g. the peer announced itself again).
+    pub fn forgive(&self, addr: &PeerAddr) {
+        self.state.lock().expect("pool lock").failed.remove(&addr.dedup_key());
     }
 
     fn evict(st: &mut State, cap: usize, idle: Duration) {

@@ -44,6 +44,10 @@ pub struct NodeConfig {
     pub free_space_reserve_mib: u64,
     /// Seed what this node downloads (announce itself as a provider).
     pub seed_downloads: bool,
+    /// Upload limit in KiB/s for serving chunks (0: unlimited).
+    pub upload_limit_kib: u64,
+    /// Download limit in KiB/s over all downloads (0: unlimited).
+    pub download_limit_kib: u64,
 }
 
 /// LAN discovery settings.
@@ -88,6 +92,8 @@ impl Default for NodeConfig {
             parallel_files: 4,
             free_space_reserve_mib: 500,
             seed_downloads: true,
+            upload_limit_kib: 0,
+            download_limit_kib: 0,
         }
     }
 }
@@ -136,10 +142,10 @@ pub fn default_data_dir() -> PathBuf {
     if cfg!(target_os = "windows") {
         return env("APPDATA").unwrap_or_else(|| PathBuf::from(".")).join("trove");
     }
-    if cfg!(target_os = "macos") {
-        if let Some(h) = env("HOME") {
-            return h.join("Library/Application Support/trove");
-        }
+    if cfg!(target_os = "macos")
+        && let Some(h) = env("HOME")
+    {
+        return h.join("Library/Application Support/trove");
     }
     if let Some(x) = env("XDG_DATA_HOME") {
         return x.join("trove");

@@ -45,6 +45,7 @@ pub(crate) async fn run_lan(weak: Weak<Inner>, mut shutdown: watch::Receiver<boo
                     inner.peers.hint(q, PeerSource::Lan, peer.node_pubkey, peer.capabilities);
                 }
                 if !known {
+                    inner.pool.forgive(&peer.tcp);
                     inner.emit(Event::LanPeer { addr: peer.tcp.to_string() });
                     let addr = peer.tcp.clone();
                     let i2 = inner.clone();

@@ -21,6 +21,7 @@ mod search_hooks;
 pub mod serve;
 pub mod share_ref;
 pub mod sync;
+pub mod throttle;
 pub mod views;
 
 pub use config::NodeConfig;

@@ -32,6 +32,9 @@ pub(crate) struct Inner {
     pub heads: HeadBoard,
     pub peers: PeerBook,
     pub content: ContentServer,
+    /// Optional limits on chunk bytes served and received.
+    pub upload_throttle: Option<crate::throttle::Throttle>,
+    pub download_throttle: Option<crate::throttle::Throttle>,
     /// Addresses others can reach this node at.
     pub advertised: Vec<PeerAddr>,
     /// Bootstrap peers from the configuration.
@@ -109,6 +112,10 @@ impl Node {
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             content: ContentServer::new(db.clone()),
+            upload_throttle: (cfg.upload_limit_kib > 0)
+                .then(|| crate::throttle::Throttle::new(cfg.upload_limit_kib << 10)),
+            download_throttle: (cfg.download_limit_kib > 0)
+                .then(|| crate::throttle::Throttle::new(cfg.download_limit_kib << 10)),
             cfg,
             db,
             key,

@@ -12,6 +12,9 @@ use trove_store::db::{PeerSighting, PeerSource};
 /// Most peers kept in memory.
 pub const MAX_PEERS: usize = 10_000;
 
+/// Sort key of a peer: reachable before unknown, trove before v1, fewer failures, recent first.
+type Rank = (bool, bool, u32, std::cmp::Reverse<u64>);
+
 /// A known peer.
 #[derive(Clone, Debug)]
 pub struct Known {
@@ -39,7 +42,7 @@ impl Known {
         a
     }
 
-    fn rank(&self) -> (bool, bool, u32, std::cmp::Reverse<u64>) {
+    fn rank(&self) -> Rank {
         (self.last_ok.is_none(), !self.trove, self.failures, std::cmp::Reverse(self.last_ok.unwrap_or(self.last_seen)))
     }
 }
@@ -174,8 +177,7 @@ impl PeerBook {
         if st.peers.len() <= MAX_PEERS {
             return;
         }
-        let mut all: Vec<(String, (bool, bool, u32, std::cmp::Reverse<u64>))> =
-            st.peers.iter().map(|(k, v)| (k.clone(), v.rank())).collect();
+        let mut all: Vec<(String, Rank)> = st.peers.iter().map(|(k, v)| (k.clone(), v.rank())).collect();
         all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let excess = st.peers.len() - MAX_PEERS;
         for (k, _) in all.into_iter().take(excess) {

@@ -217,6 +217,9 @@ impl Inner {
         let r = tokio::task::spawn_blocking(move || me.content.read_chunk(&g.content_id, g.chunk_index)).await;
         match r {
             Ok(Ok(bytes)) => {
+                if let Some(t) = &self.upload_throttle {
+                    t.take(bytes.len()).await;
+                }
                 let data = ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: bytes.into() };
                 ok(MsgType::CHUNK_DATA, req, &data)
             }

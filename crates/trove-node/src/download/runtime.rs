@@ -51,10 +51,10 @@ impl Inner {
         if let Some(s) = share {
             keys.push(dht_key::content_providers(&ContentId(s.0)));
         }
-        for key in keys {
-            if let Some(f) = self.dht_get_with(ValueTarget::first(key), extra).await
-                && let Ok(p) = cbor::from_slice::<Providers>(&f.store.value)
-            {
+        let found =
+            futures::future::join_all(keys.into_iter().map(|k| self.dht_get_with(ValueTarget::first(k), extra))).await;
+        for f in found.into_iter().flatten() {
+            if let Ok(p) = cbor::from_slice::<Providers>(&f.store.value) {
                 out.extend(p.providers);
             }
         }
@@ -65,7 +65,7 @@ impl Inner {
     }
 
     /// The chunk hash list of a content, from the first provider that gives one matching
-    /// `count` and `list_hash` (paged between trove peers).
+    /// `count` and `list_hash` (asked in parallel; paged between trove peers).
     async fn fetch_chunk_hashes(
         self: &Arc<Self>,
         id: &ContentId,
@@ -74,8 +74,10 @@ impl Inner {
         providers: &[PeerAddr],
     ) -> Result<Vec<Hash>> {
         let mut errors = Vec::new();
-        for p in providers.iter().take(8) {
-            match self.hashes_from(p, id, count).await {
+        let mut asks: FuturesUnordered<_> =
+            providers.iter().take(8).map(|p| async move { (p, self.hashes_from(p, id, count).await) }).collect();
+        while let Some((p, r)) = asks.next().await {
+            match r {
                 Ok(h) if verify_chunk_list(&h, count, list_hash) => return Ok(h),
                 Ok(_) => errors.push(format!("{p}: hash list does not match the manifest")),
                 Err(e) => errors.push(format!("{p}: {e}")),
@@ -125,13 +127,32 @@ impl Inner {
         let count = chunk_count(dl.size);
         let path_text = dl.target_path.display().to_string();
         self.db.set_download_state(dl.id, DownloadState::Running, None)?;
-        let mut providers =
-            if count == 0 { Vec::new() } else { self.providers_of(&dl.content_id, dl.share_id, share_peers).await };
+        // Start with the share's known peers at once; the DHT lookup for more providers runs
+        // alongside and its results join the swarm when they arrive.
+        let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
+        let mut providers: Vec<PeerAddr> =
+            share_peers.iter().filter(|p| p.relay_via.is_none() && !own.contains(&p.dedup_key())).cloned().collect();
+        let mut discovery = Box::pin(self.providers_of(&dl.content_id, dl.share_id, share_peers));
+        let mut discovered: Option<Vec<PeerAddr>> = None;
         let hashes = match self.db.download_chunk_hashes(dl.id)? {
             Some(h) => h,
             None if count == 0 => Vec::new(),
             None => {
-                let h = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await?;
+                let first = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await;
+                let h = match first {
+                    Ok(h) => h,
+                    Err(_) => {
+                        let more = discovery.as_mut().await;
+                        let fresh: Vec<PeerAddr> = more
+                            .iter()
+                            .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
+                            .cloned()
+                            .collect();
+                        discovered = Some(more);
+                        providers.extend(fresh.iter().cloned());
+                        self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &fresh).await?
+                    }
+                };
                 self.db.set_download_chunk_hashes(dl.id, &h)?;
                 h
             }
@@ -151,9 +172,13 @@ impl Inner {
 
         let mut swarm = Swarm::new(count as u32, |i| part.is_verified(i as u64), SwarmConfig::default());
         let mut addrs: Vec<PeerAddr> = Vec::new();
+        let key_of = |a: &PeerAddr| a.pubkey_hint.or_else(|| self.peers.get(a).and_then(|k| k.verified_key));
         let add = |swarm: &mut Swarm, addrs: &mut Vec<PeerAddr>, list: Vec<PeerAddr>| {
             for p in list {
-                if !addrs.iter().any(|a| a.dedup_key() == p.dedup_key()) {
+                // One address per node: the same node over its other transport adds nothing.
+                let pk = key_of(&p);
+                let same_node = |a: &PeerAddr| pk.is_some() && key_of(a) == pk;
+                if !addrs.iter().any(|a| a.dedup_key() == p.dedup_key() || same_node(a)) {
                     swarm.add_peer();
                     addrs.push(p);
                 }
@@ -172,6 +197,12 @@ impl Inner {
             for (p, c) in swarm.next_requests() {
                 let timeout = swarm.request_timeout(p, chunk_len(size, c as u64).unwrap_or(0));
                 inflight.push(self.fetch_chunk(p, addrs[p].clone(), dl.content_id, c, part.clone(), timeout));
+            }
+            if inflight.is_empty() && discovered.is_none() && count > 0 {
+                let more = discovery.as_mut().await;
+                add(&mut swarm, &mut addrs, more.clone());
+                discovered = Some(more);
+                continue;
             }
             if inflight.is_empty() {
                 // Every provider failed or none was found: look again a few times.
@@ -209,7 +240,19 @@ impl Inner {
                 }
                 continue;
             }
-            let Some(r) = inflight.next().await else { continue };
+            let r = if discovered.is_none() && count > 0 {
+                tokio::select! {
+                    r = inflight.next() => r,
+                    more = discovery.as_mut() => {
+                        add(&mut swarm, &mut addrs, more.clone());
+                        discovered = Some(more);
+                        continue;
+                    }
+                }
+            } else {
+                inflight.next().await
+            };
+            let Some(r) = r else { continue };
             let ChunkResult { peer, chunk, outcome, elapsed, v1 } = r;
             if let Some(v1) = v1
                 && window_checked.insert(peer)
@@ -338,6 +381,9 @@ impl Inner {
                 return Err(ChunkError::Peer(Failure::BadData, "answered with another chunk".into()));
             }
             let len = data.bytes.len();
+            if let Some(t) = &self.download_throttle {
+                t.take(len).await;
+            }
             let r = tokio::task::spawn_blocking(move || part.write_chunk(chunk as u64, &data.bytes)).await;
             match r {
                 Ok(Ok(_)) => Ok(len),

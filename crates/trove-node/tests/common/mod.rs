@@ -92,13 +92,19 @@ impl Handler for FakeHandler {
             Ok(AnyRequest::FindNode(_)) => ok(MsgType::FIND_NODE, FindNodeResult::default().to_payload()),
             Ok(AnyRequest::Store(_)) => ok(MsgType::STORE, Vec::new()),
             Ok(AnyRequest::GetManifest(g)) => match s.manifests.lock().unwrap().get(&g.manifest_id) {
-                Some(b) => ok(MsgType::MANIFEST_DATA, ManifestData { manifest_id: g.manifest_id, bytes: b.clone() }.to_payload()),
+                Some(b) => ok(
+                    MsgType::MANIFEST_DATA,
+                    ManifestData { manifest_id: g.manifest_id, bytes: b.clone() }.to_payload(),
+                ),
                 None => Envelope::error(req.msg_type, req.req_id, "manifest not found"),
             },
             Ok(AnyRequest::GetChunkHashes(g)) => match s.files.lock().unwrap().get(&g.content_id) {
                 Some(b) => {
                     let d = hash_reader(&b[..]).unwrap();
-                    ok(MsgType::CHUNK_HASH_LIST, ChunkHashList { content_id: g.content_id, hashes: d.chunk_hashes }.to_payload())
+                    ok(
+                        MsgType::CHUNK_HASH_LIST,
+                        ChunkHashList { content_id: g.content_id, hashes: d.chunk_hashes }.to_payload(),
+                    )
                 }
                 None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
             },
@@ -118,7 +124,8 @@ impl Handler for FakeHandler {
                                 data[0] ^= 0xff;
                                 s.sent_corrupt.store(true, Ordering::SeqCst);
                             }
-                            let d = ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: data.into() };
+                            let d =
+                                ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: data.into() };
                             ok(MsgType::CHUNK_DATA, d.to_payload())
                         }
                     }
@@ -140,7 +147,8 @@ impl FakePeer {
         c.extensions = extensions;
         c.rate_limits = false;
         let state = Arc::new(FakeState::default());
-        let endpoint = Endpoint::bind(c, Arc::new(FakeHandler(state.clone())), Arc::new(MemoryPins::default())).await.unwrap();
+        let endpoint =
+            Endpoint::bind(c, Arc::new(FakeHandler(state.clone())), Arc::new(MemoryPins::default())).await.unwrap();
         FakePeer { endpoint, state }
     }
 
@@ -162,7 +170,13 @@ impl FakePeer {
 }
 
 /// A signed manifest for `key` with one item per (path, bytes).
-pub fn manifest_for(key: &Keypair, seq: u64, items: &[(&str, &[u8])], created_at: u64, expires_at: Option<u64>) -> Manifest {
+pub fn manifest_for(
+    key: &Keypair,
+    seq: u64,
+    items: &[(&str, &[u8])],
+    created_at: u64,
+    expires_at: Option<u64>,
+) -> Manifest {
     let items = items
         .iter()
         .map(|(path, bytes)| {

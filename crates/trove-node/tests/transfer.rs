@@ -1,0 +1,213 @@
+//! Transfers between real nodes on loopback: several seeders with one killed mid-transfer
+//! (FT-1), v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
+//! again that resumes every time without losing acknowledged chunks (FT-2).
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use trove_node::download::get::GetRequest;
+use trove_node::{Event, NodeConfig, PublishRequest};
+use trove_store::db::Trust;
+
+fn addr_hints(n: &trove_node::Node) -> Vec<String> {
+    n.advertised().iter().map(|a| format!("{}://{}", a.transport.as_str(), a.socket_addr())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_killed_mid_transfer() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (content, outs) =
+        (tempfile::tempdir().unwrap(), (0..3).map(|_| tempfile::tempdir().unwrap()).collect::<Vec<_>>());
+    let data = pattern(12 << 20, 9);
+    std::fs::write(content.path().join("movie.mkv"), &data).unwrap();
+    let limited = |c: &mut NodeConfig| c.upload_limit_kib = 4 << 10; // 4 MiB/s per seeder
+    let a = node_with(dirs[0].path(), limited).await;
+    let r = a
+        .publish(PublishRequest { paths: vec![content.path().join("movie.mkv")], ..Default::default() })
+        .await
+        .unwrap();
+    // Two more seeders: they download first, then seed.
+    let seeder = |c: &mut NodeConfig| {
+        c.bootstrap = addr_hints(&a);
+        c.upload_limit_kib = 4 << 10;
+    };
+    let b = node_with(dirs[1].path(), seeder).await;
+    let c = node_with(dirs[2].path(), seeder).await;
+    for (n, out) in [(&b, &outs[0]), (&c, &outs[1])] {
+        n.subscribe(&r.link, None, Trust::Normal).await.unwrap();
+        let rep = n
+            .get(GetRequest { share: r.link.clone(), out_dir: out.path().into(), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(rep.ok(), "{rep:#?}");
+    }
+    let mut hints = addr_hints(&a);
+    hints.extend(addr_hints(&b));
+    hints.extend(addr_hints(&c));
+    let d = node_with(dirs[3].path(), |cfg| cfg.bootstrap = hints.clone()).await;
+    d.subscribe(&r.link, None, Trust::Normal).await.unwrap();
+    let mut events = d.events();
+    let get = tokio::spawn({
+        let d = d.clone();
+        let out = outs[2].path().to_path_buf();
+        let link = r.link.clone();
+        async move { d.get(GetRequest { share: link, out_dir: out, ..Default::default() }).await }
+    });
+    // Kill one seeder once a quarter of the file arrived.
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::DownloadProgress { bytes_done, bytes_total, .. } if *bytes_done * 4 >= *bytes_total),
+    )
+    .await;
+    c.shutdown().await;
+    let rep = get.await.unwrap().unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(outs[2].path().join("movie.mkv")).unwrap(), data);
+    println!("downloaded from {} peers", rep.files[0].peers);
+    assert!(rep.files[0].peers >= 2, "load was not spread: {rep:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_shaped_seeder_and_downloader_interoperate() {
+    for (seeder_ext, downloader_ext) in [(false, true), (true, false), (false, false)] {
+        let (da, dbb, content, out) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        write_tree(content.path(), &[("x/file.bin", 700_000), ("y.txt", 42)]);
+        let a = node_with(da.path(), |c| c.extensions = seeder_ext).await;
+        let b = node_with(dbb.path(), |c| c.extensions = downloader_ext).await;
+        let r = a.publish(PublishRequest { paths: vec![content.path().into()], ..Default::default() }).await.unwrap();
+        let s = b.subscribe(&r.link, None, Trust::Normal).await.unwrap();
+        assert_eq!(s.seq, Some(1), "seeder ext {seeder_ext}, downloader ext {downloader_ext}: {s:?}");
+        let rep = b
+            .get(GetRequest { share: r.link.clone(), out_dir: out.path().into(), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(rep.ok(), "{rep:#?}");
+        assert_eq!(
+            std::fs::read(out.path().join("x/file.bin")).unwrap(),
+            std::fs::read(content.path().join("x/file.bin")).unwrap()
+        );
+    }
+}
+
+/// The child side of the SIGKILL test: downloads and prints progress lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_download() {
+    let Ok(spec) = std::env::var("TROVE_TEST_CHILD_DOWNLOAD") else { return };
+    let v: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let n = node_with(std::path::Path::new(v["dir"].as_str().unwrap()), |c| {
+        c.bootstrap = vec![v["hint"].as_str().unwrap().to_string()];
+    })
+    .await;
+    let mut events = n.events();
+    tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if let Event::DownloadProgress { bytes_done, .. } = e {
+                println!("PROGRESS {bytes_done}");
+            }
+        }
+    });
+    let link = v["link"].as_str().unwrap().to_string();
+    n.subscribe(&link, None, Trust::Normal).await.unwrap();
+    let rep = n
+        .get(GetRequest { share: link, out_dir: v["out"].as_str().unwrap().into(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    println!("DONE resumed={}", rep.files[0].resumed_bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_downloader_resumes_without_losing_acknowledged_chunks() {
+    use std::io::BufRead;
+    let (da, dchild, content, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let data = pattern(16 << 20, 5);
+    std::fs::write(content.path().join("big.bin"), &data).unwrap();
+    let a = node_with(da.path(), |c| c.upload_limit_kib = 2 << 10).await;
+    let r =
+        a.publish(PublishRequest { paths: vec![content.path().join("big.bin")], ..Default::default() }).await.unwrap();
+    let hashes = trove_proto::content::hash_reader(&data[..]).unwrap().chunk_hashes;
+    let spec = serde_json::json!({
+        "dir": dchild.path(), "hint": addr_hints(&a)[0], "link": r.link, "out": out.path(),
+    })
+    .to_string();
+    let target = out.path().join("big.bin");
+    let mut kills = 0;
+    let mut verified_before = 0u64;
+    for round in 0..6 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_download", "--nocapture", "--test-threads=1"])
+            .env("TROVE_TEST_CHILD_DOWNLOAD", &spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut last_reported = 0u64;
+        let mut done = false;
+        // Let each round progress a little further before the kill.
+        let kill_after = (round as u64 + 1) * (2 << 20);
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("PROGRESS ") {
+                last_reported = n.parse().unwrap();
+                if round < 5 && last_reported >= verified_before + kill_after.min(4 << 20) {
+                    break;
+                }
+            }
+            if line.starts_with("DONE") {
+                done = true;
+                break;
+            }
+        }
+        if done {
+            child.wait().unwrap();
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        // Every chunk the child reported as written is on disk (verified by re-hashing).
+        let part = trove_store::files::PartFile::create_or_open(
+            &target,
+            data.len() as u64,
+            hashes.clone(),
+            &trove_store::files::SpaceReserve::new(0),
+        )
+        .unwrap();
+        part.recover().unwrap();
+        let verified: u64 = part
+            .bitmap()
+            .present()
+            .map(|i| trove_proto::content::chunk_len(data.len() as u64, i).unwrap() as u64)
+            .sum();
+        drop(part);
+        println!("kill {kills}: child reported {last_reported} bytes, {verified} verified on disk");
+        assert!(verified >= last_reported, "acknowledged chunks lost: {verified} < {last_reported}");
+        assert!(verified >= verified_before, "progress went backwards");
+        verified_before = verified;
+    }
+    assert!(kills >= 3, "the download finished before enough kills ({kills})");
+    // Let the last run finish if it did not.
+    if !target.exists() {
+        let st = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_download", "--nocapture", "--test-threads=1"])
+            .env("TROVE_TEST_CHILD_DOWNLOAD", &spec)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), data, "final file wrong");
+    assert!(!out.path().join("big.bin.part").exists(), "leftover part file");
+}
