@@ -269,6 +269,11 @@ impl Node {
         })
     }
 
+    /// Whether this node's DHT store holds a live value for `key`.
+    pub fn dht_has(&self, key: &trove_proto::DhtKey) -> bool {
+        self.inner.dht.lock().expect("dht").store_mut().get(key, trove_store::db::unix_now()).is_some()
+    }
+
     /// Peers known to this node, best first.
     pub fn peers(&self) -> Vec<PeerView> {
         self.inner

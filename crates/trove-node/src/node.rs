@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub dht: Mutex<Dht>,
     pub events: broadcast::Sender<Event>,
     pub heads: HeadBoard,
+    /// DHT nodes that store each followed share's head (watched for pushes).
+    pub rendezvous: Mutex<std::collections::HashMap<trove_proto::ShareId, Vec<PeerAddr>>>,
     pub peers: PeerBook,
     pub content: ContentServer,
     /// Optional limits on chunk bytes served and received.
@@ -124,6 +126,7 @@ impl Node {
             dht: Mutex::new(dht),
             events,
             heads: HeadBoard::default(),
+            rendezvous: Mutex::default(),
             peers: PeerBook::default(),
             advertised,
             bootstrap,
@@ -301,7 +304,13 @@ pub async fn resolve_addrs(list: &[String], paired: bool) -> Vec<PeerAddr> {
             Err(_) => resolve_host(s).await,
         };
         for p in parsed {
-            if !paired {
+            // Pair only hosts given with a single transport (the v1 convention); an explicit
+            // second transport for the same host wins over a guessed port.
+            let both_given = list
+                .iter()
+                .filter_map(|x| PeerAddr::parse_bootstrap(x).ok())
+                .any(|q| q.ip == p.ip && q.transport != p.transport);
+            if !paired || both_given {
                 out.push(p);
                 continue;
             }

@@ -142,6 +142,16 @@ impl Inner {
         let source = Source::new(peer.node_id, peer.addr.ip());
         let now = trove_store::db::unix_now();
         let result = self.dht.lock().expect("dht").handle(&dreq, &source, now);
+        if result.is_ok()
+            && let DhtRequest::Store(st) = &dreq
+            && let Ok(head) = cbor::from_slice::<ShareHead>(&st.value)
+            && st.key == trove_proto::dht_key::share_head(&head.share_id)
+            && head.verify_self().unwrap_or(false)
+        {
+            // A storage node is a rendezvous for the heads stored at it: watchers there learn
+            // of a new revision the moment the publisher stores it.
+            self.heads.offer(head);
+        }
         match result {
             Ok(resp) => Envelope::response(resp.msg_type(), req.req_id, resp.to_payload()),
             Err(e) => err(req, &e.wire_text()),

@@ -189,8 +189,11 @@ impl Inner {
             Some(pk) => ValueTarget::share_head(pk),
             None => ValueTarget::first(dht_key::share_head(&sub.share_id)),
         };
-        let found = self.dht_get_with(target, candidates).await;
-        if let Some(f) = found
+        let result = self.dht_lookup_with(target, candidates).await;
+        // The nodes closest to the head key store it: remember them as places to watch.
+        let closest: Vec<PeerAddr> = result.closest.iter().take(3).cloned().collect();
+        self.rendezvous.lock().expect("rendezvous").insert(sub.share_id, closest);
+        if let Some(f) = result.value
             && let Ok(h) = cbor::from_slice::<ShareHead>(&f.store.value)
             && h.share_id == sub.share_id
             && key.is_none_or(|k| h.verify(&k).is_ok())
@@ -211,7 +214,7 @@ impl Inner {
         if let Some(k) = sub.share_pubkey.or(head.share_pubkey.filter(|k| k.share_id() == head.share_id)) {
             head.verify(&k)?;
         }
-        let (manifest, bytes) = self.fetch_manifest(&head.latest_manifest_id, peers).await?;
+        let (manifest, bytes) = self.fetch_manifest(&head.latest_manifest_id, Some(sub.share_id), peers).await?;
         if manifest.share_id != sub.share_id {
             return Err(NodeError::Invalid(format!(
                 "manifest {} belongs to share {}, not {}",
@@ -305,6 +308,7 @@ impl Inner {
     pub(crate) async fn fetch_manifest(
         self: &Arc<Self>,
         id: &ManifestId,
+        share: Option<ShareId>,
         peers: &[PeerAddr],
     ) -> Result<(Manifest, Vec<u8>)> {
         if let Some(m) = self.db.manifest(id)? {
@@ -319,6 +323,15 @@ impl Inner {
                     Ok(ok) => return Ok(ok),
                     Err(e) => errors.push(format!("{p}: {e}")),
                 }
+            }
+        }
+        // Peers that announced themselves as holding this manifest or share.
+        let providers = self.providers_of(&trove_proto::ContentId(id.0), share, peers).await;
+        let tried: std::collections::HashSet<String> = peers.iter().map(|p| p.dedup_key()).collect();
+        for p in providers.iter().filter(|p| !tried.contains(&p.dedup_key())).take(8) {
+            match self.manifest_from(p, id).await {
+                Ok(ok) => return Ok(ok),
+                Err(e) => errors.push(format!("{p}: {e}")),
             }
         }
         if let Some(f) = self.dht_get_with(ValueTarget::first(dht_key::manifest_loc(id)), peers).await {
@@ -375,13 +388,21 @@ impl Inner {
         target: ValueTarget,
         extra: &[PeerAddr],
     ) -> Option<trove_dht::FoundValue> {
+        self.dht_lookup_with(target, extra).await.value
+    }
+
+    /// A value lookup with extra seed peers, returning the whole result.
+    pub(crate) async fn dht_lookup_with(
+        self: &Arc<Self>,
+        target: ValueTarget,
+        extra: &[PeerAddr],
+    ) -> trove_dht::LookupResult {
         let mut seeds = extra.to_vec();
         seeds.extend(self.dht_seeds());
         let mut seen = std::collections::HashSet::new();
         seeds.retain(|p| seen.insert(p.dedup_key()));
         let lookup = self.dht.lock().expect("dht").find_value(target, &seeds, unix_now());
-        let result = self.run_lookup(lookup).await;
-        result.value
+        self.run_lookup(lookup).await
     }
 }
 
@@ -438,6 +459,8 @@ pub(crate) async fn watch_loop(weak: Weak<Inner>, mut shutdown: watch::Receiver<
             peers.extend(inner.bootstrap.iter().cloned());
             for s in inner.db.subscriptions().unwrap_or_default() {
                 peers.extend(crate::node::resolve_bootstrap(&s.bootstrap).await);
+                peers
+                    .extend(inner.rendezvous.lock().expect("rendezvous").get(&s.share_id).cloned().unwrap_or_default());
             }
             peers.extend(
                 inner.peers.best(16).into_iter().filter(|k| k.trove && k.last_ok.is_some()).map(|k| k.dial_addr()),

@@ -151,3 +151,45 @@ async fn sigkill_during_publish_leaves_a_consistent_database() {
         println!("round {round}: acknowledged {acknowledged}, stored {}", latest.seq);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_reaches_a_subscriber_through_the_dht_alone() {
+    let (ds, dp, du, content) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_tree(content.path(), &[("a.txt", 100)]);
+    let s = node(ds.path()).await;
+    let boot: Vec<String> =
+        s.advertised().iter().map(|a| format!("{}://{}", a.transport.as_str(), a.socket_addr())).collect();
+    let p = node_with(dp.path(), |c| c.bootstrap = boot.clone()).await;
+    let u = node_with(du.path(), |c| c.bootstrap = boot.clone()).await;
+    let r1 = p
+        .publish(PublishRequest { paths: vec![content.path().into()], name: Some("s".into()), ..Default::default() })
+        .await
+        .unwrap();
+    // Wait until the storage node holds the head (the publisher announces in the background).
+    let head_key = trove_proto::dht_key::share_head(&r1.share_id);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while !s.dht_has(&head_key)
+        || !s.dht_has(&trove_proto::dht_key::content_providers(&trove_proto::ContentId(r1.share_id.0)))
+    {
+        assert!(Instant::now() < deadline, "head never reached the storage node");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Subscribe by id and key only: no link hints, no direct contact with the publisher.
+    let t = Instant::now();
+    let sub = u.subscribe(&r1.share_id.to_hex(), Some(r1.share_pubkey), Trust::Normal).await.unwrap();
+    assert_eq!(sub.seq, Some(1), "{sub:?}");
+    println!("subscribe took {:?}", t.elapsed());
+    let mut events = u.events();
+    write_tree(content.path(), &[("b.txt", 100)]);
+    let start = Instant::now();
+    p.publish(PublishRequest { paths: vec![content.path().into()], share: Some("s".into()), ..Default::default() })
+        .await
+        .unwrap();
+    wait_for(&mut events, |e| matches!(e, Event::ManifestUpdated { seq: 2, .. })).await;
+    println!("revision 2 reached the subscriber through the DHT in {:?}", start.elapsed());
+}
