@@ -90,6 +90,7 @@ impl Endpoint {
             features: cfg.features.clone(),
             strict: cfg.strict,
             clock: cfg.clock.clone(),
+            advertised: Default::default(),
         };
         let serve = ServeCtx {
             handler,
@@ -126,6 +127,15 @@ impl Endpoint {
         }
         *ep.inner.tasks.lock().expect("tasks lock") = tasks;
         Ok(ep)
+    }
+
+    /// Sets the listen addresses announced to trove peers in handshakes (with this node's
+    /// key as hint); at most 8 are sent.
+    pub fn set_advertised(&self, addrs: Vec<PeerAddr>) {
+        let key = self.node_pubkey();
+        let addrs =
+            addrs.into_iter().take(8).map(|a| PeerAddr { pubkey_hint: Some(key), relay_via: None, ..a }).collect();
+        *self.inner.hs.advertised.write().expect("advertised") = addrs;
     }
 
     /// The bound TCP address.
@@ -301,6 +311,7 @@ fn peer_info(auth: &Authenticated, addr: SocketAddr, transport: Transport) -> Pe
         addr,
         transport,
         features: auth.ext.as_ref().map(|e| e.features.clone()).unwrap_or_default(),
+        listen_addrs: auth.ext.as_ref().map(|e| e.addrs.clone()).unwrap_or_default(),
         bound: auth.ext.is_some(),
     }
 }

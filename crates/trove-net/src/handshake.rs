@@ -31,6 +31,8 @@ pub struct HandshakeConfig {
     /// Refuse peers that do not bind the channel.
     pub strict: bool,
     pub clock: Clock,
+    /// Listen addresses announced in the extension (set once the listeners are bound).
+    pub advertised: std::sync::Arc<std::sync::RwLock<Vec<trove_proto::wire::PeerAddr>>>,
 }
 
 /// The result of a successful handshake.
@@ -94,6 +96,7 @@ impl HandshakeConfig {
                 version: EXT_VERSION,
                 features: self.features.clone(),
                 binding: Some(self.node.sign(&binding_message(role, exp, &nonce))),
+                addrs: self.advertised.read().expect("advertised").clone(),
             });
         }
         h
@@ -243,6 +246,7 @@ mod tests {
             features: vec!["bind".into(), "mux".into()],
             strict: false,
             clock: Clock::system(),
+            advertised: Default::default(),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct PeerInfo {
     pub features: Vec<String>,
     /// Whether the session is bound to the TLS channel (both sides trove with extensions).
     pub bound: bool,
+    /// Listen addresses the peer announced (unverified hints; empty for v1 peers).
+    pub listen_addrs: Vec<trove_proto::wire::PeerAddr>,
 }
 
 impl PeerInfo {

@@ -280,6 +280,7 @@ async fn raw_session(addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStr
         features: vec![],
         strict: false,
         clock: Clock::system(),
+        advertised: Default::default(),
     };
     initiate(&mut s, &cfg, None, None, &MemoryPins::default()).await.unwrap();
     s

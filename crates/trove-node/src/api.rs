@@ -131,6 +131,14 @@ impl From<&PublicShareSummary> for SummaryView {
     }
 }
 
+/// The outcome of a DHT head lookup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeadLookup {
+    pub seq: Option<u64>,
+    pub hops: u32,
+    pub queried: usize,
+}
+
 /// A download in the database.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DownloadView {
@@ -267,6 +275,19 @@ impl Node {
             path: base,
             entries,
         })
+    }
+
+    /// Looks up a share's head in the DHT (for diagnostics and benchmarks): the freshest
+    /// verified seq found, the lookup's hops and how many peers it queried.
+    pub async fn lookup_head(&self, share_pubkey: PubKey) -> HeadLookup {
+        let target = trove_dht::ValueTarget::share_head(share_pubkey);
+        let r = self.inner.dht_lookup_with(target, &[]).await;
+        let seq = r
+            .value
+            .as_ref()
+            .and_then(|f| trove_proto::cbor::from_slice::<trove_proto::wire::ShareHead>(&f.store.value).ok())
+            .map(|h| h.latest_seq);
+        HeadLookup { seq, hops: r.hops, queried: r.queried }
     }
 
     /// Whether this node's DHT store holds a live value for `key`.

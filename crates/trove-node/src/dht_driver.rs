@@ -51,6 +51,35 @@ impl Inner {
         }
     }
 
+    /// A trove peer that connected to us announced its listen addresses: dial one (the
+    /// handshake must prove the same key) and, if it answers, learn it like any peer we
+    /// reached ourselves.
+    pub(crate) fn learn_inbound(self: &Arc<Self>, peer: &trove_net::PeerInfo) {
+        if !peer.bound || peer.listen_addrs.is_empty() {
+            return;
+        }
+        let key = peer.node_pubkey;
+        let addrs: Vec<PeerAddr> = peer
+            .listen_addrs
+            .iter()
+            .filter(|a| a.relay_via.is_none() && a.pubkey_hint == Some(key))
+            .filter(|a| self.peers.get(a).is_none_or(|k| k.verified_key != Some(key)))
+            .take(2)
+            .cloned()
+            .collect();
+        if addrs.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        self.spawn(async move {
+            for a in addrs {
+                if me.session(&a).await.is_ok() {
+                    break;
+                }
+            }
+        });
+    }
+
     /// Whether a peer answers a FIND_NODE within the DHT deadline.
     async fn ping(self: &Arc<Self>, addr: &PeerAddr) -> bool {
         let probe = async {
@@ -63,7 +92,12 @@ impl Inner {
     /// Peers to start lookups from: bootstrap peers and recently reachable ones.
     pub(crate) fn dht_seeds(&self) -> Vec<PeerAddr> {
         let mut seeds: Vec<PeerAddr> = self.bootstrap.clone();
-        seeds.extend(self.peers.best(32).into_iter().filter(|k| k.last_ok.is_some()).map(|k| k.dial_addr()));
+        seeds.extend(self.peers.best(32).into_iter().filter(|k| k.last_ok.is_some()).map(|k| {
+            let mut a = k.dial_addr();
+            // A key remembered from an earlier run is a fine hint: the handshake checks it.
+            a.pubkey_hint = a.pubkey_hint.or(k.hinted_key);
+            a
+        }));
         seeds.dedup_by_key(|p| p.dedup_key());
         seeds
     }

@@ -109,6 +109,7 @@ impl Node {
         let dht_cfg = if cfg.dht_allow_loopback { DhtConfig::loopback() } else { DhtConfig::default() };
         let dht = Dht::new(key.public(), dht_cfg);
         let advertised = advertised_addrs(&cfg, &endpoint, key.public());
+        endpoint.set_advertised(advertised.clone());
         let bootstrap = resolve_addrs(&cfg.bootstrap, true).await;
         let (events, _) = broadcast::channel(4096);
         let (shutdown, _) = watch::channel(false);
@@ -141,6 +142,10 @@ impl Node {
         let _ = handler.inner.set(Arc::downgrade(&inner));
         for b in &inner.bootstrap {
             inner.peers.hint(b, PeerSource::Bootstrap, None, None);
+        }
+        // Peers from earlier runs: good places to rejoin the network from.
+        for r in inner.db.best_peers(512).unwrap_or_default() {
+            inner.peers.restore(&r);
         }
         inner.load_state()?;
         let node = Node { inner };

@@ -94,6 +94,23 @@ impl PeerBook {
         Self::bound(&mut st);
     }
 
+    /// Restores a peer saved by an earlier run (its key stays unverified until the next
+    /// handshake).
+    pub fn restore(&self, r: &trove_store::db::PeerRecord) {
+        let mut st = self.state.lock().expect("peer book");
+        st.peers.entry(r.addr.dedup_key()).or_insert_with(|| Known {
+            addr: PeerAddr { pubkey_hint: None, ..r.addr.clone() },
+            verified_key: None,
+            hinted_key: r.node_pubkey,
+            trove: false,
+            capabilities: r.capabilities,
+            source: r.source,
+            last_seen: r.last_seen,
+            last_ok: r.last_ok,
+            failures: r.failures,
+        });
+    }
+
     /// Records a successful outbound session to `dialed`.
     pub fn success(&self, dialed: &PeerAddr, info: &PeerInfo) {
         let mut st = self.state.lock().expect("peer book");

@@ -34,6 +34,7 @@ impl Handler for NodeHandler {
 
     fn on_peer(&self, peer: &Arc<PeerInfo>) {
         if let Some(inner) = self.inner.get().and_then(Weak::upgrade) {
+            inner.learn_inbound(peer);
             inner.emit(Event::PeerConnected {
                 node_id: peer.node_id.to_hex(),
                 addr: peer.addr.to_string(),

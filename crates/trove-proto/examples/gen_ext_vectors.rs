@@ -23,7 +23,15 @@ fn main() {
         version: 1,
         features: vec!["bind".into(), "mux".into(), "paged-manifest".into(), "paged-hashes".into(), "head-push".into()],
         binding: Some(client.sign(&bind_msg)),
+        addrs: Vec::new(),
     });
+    let mut with_addrs = hello.clone();
+    if let Some(x) = with_addrs.ext.as_mut() {
+        x.addrs = vec![
+            PeerAddr::new("203.0.113.9:7001".parse().unwrap(), Transport::Tcp).with_hint(client.public()),
+            PeerAddr::new("203.0.113.9:7000".parse().unwrap(), Transport::Quic).with_hint(client.public()),
+        ];
+    }
     let share = Keypair::from_seed(core::array::from_fn(|i| i as u8));
     let head = ShareHead::sign(
         &share,
@@ -87,6 +95,7 @@ fn main() {
             "signed_tuple": h(&hello.signed_tuple()), "cbor": h(&hello.to_bytes()),
             "v1_form_cbor": h(&HandshakeHello { ext: None, ..hello.clone() }.to_bytes()),
         },
+        "client_hello_with_addrs": {"cbor": h(&with_addrs.to_bytes())},
         "share_head_with_pubkey": {
             "signing_seed": h(&share.seed()), "share_pubkey": h(&share.public().0),
             "cbor": h(&cbor::to_vec(&head)), "v1_form_cbor": h(&cbor::to_vec(&head.without_extension())),

@@ -126,3 +126,22 @@ fn extension_payloads_both_directions() {
         }
     }
 }
+
+#[test]
+fn hello_with_listen_addresses_both_directions() {
+    let v = v();
+    let bytes = hx(&v["client_hello_with_addrs"]["cbor"]);
+    let hello = HandshakeHello::from_bytes(&bytes).unwrap();
+    assert_eq!(hello.to_bytes(), bytes);
+    let ext = hello.ext.clone().unwrap();
+    assert_eq!(ext.addrs.len(), 2);
+    assert_eq!(ext.addrs[0].port, 7001);
+    assert_eq!(ext.addrs[1].transport, Transport::Quic);
+    assert_eq!(ext.addrs[0].pubkey_hint, Some(hello.node_pubkey));
+    // The addresses ride in the unsigned extension: the v1 signature still verifies.
+    hello.verify(1_700_000_000).unwrap();
+    // More than 8 addresses are refused.
+    let mut big = hello.clone();
+    big.ext.as_mut().unwrap().addrs = vec![ext.addrs[0].clone(); 9];
+    assert!(HandshakeHello::from_bytes(&big.to_bytes()).is_err());
+}

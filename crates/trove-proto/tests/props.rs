@@ -150,7 +150,7 @@ fn share_head() -> impl Strategy<Value = ShareHead> {
 }
 fn hello_ext() -> impl Strategy<Value = HelloExt> {
     (any::<u16>(), pvec("[a-z0-9-]{0,24}", 0..5), popt(bytes::<64>()))
-        .prop_map(|(version, features, binding)| HelloExt { version, features, binding })
+        .prop_map(|(version, features, binding)| HelloExt { version, features, binding, addrs: Vec::new() })
 }
 fn hello() -> impl Strategy<Value = HandshakeHello> {
     (

@@ -611,8 +611,12 @@ fn share_head_extension_round_trips_and_strips_to_the_v1_bytes() {
 fn handshake_extension_round_trips_and_strips_to_the_v1_bytes() {
     let v1 = hello_value();
     for binding in [Some([0x5a; 64]), None] {
-        let ext =
-            HelloExt { version: EXT_VERSION, features: vec!["channel-binding".into(), "pipelining".into()], binding };
+        let ext = HelloExt {
+            version: EXT_VERSION,
+            features: vec!["channel-binding".into(), "pipelining".into()],
+            binding,
+            addrs: Vec::new(),
+        };
         let hello = HandshakeHello { ext: Some(ext.clone()), ..v1.clone() };
         let bytes = hello.to_bytes();
         let mut ext_entries =

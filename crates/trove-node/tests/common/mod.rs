@@ -67,6 +67,10 @@ pub struct FakeState {
     pub files: Mutex<HashMap<ContentId, Vec<u8>>>,
     /// Serve chunks with one byte flipped.
     pub corrupt: AtomicBool,
+    /// Keep STOREd values (last writer wins, as a v1 node does).
+    pub store_values: AtomicBool,
+    /// PEX_REQUEST answer.
+    pub pex_offer: Mutex<Vec<PeerAddr>>,
     /// GET_CHUNK requests received.
     pub chunk_requests: AtomicUsize,
     /// GET_CHUNK requests received after the first corrupted chunk was sent.
@@ -90,7 +94,16 @@ impl Handler for FakeHandler {
                 ok(MsgType::FIND_VALUE, r.to_payload())
             }
             Ok(AnyRequest::FindNode(_)) => ok(MsgType::FIND_NODE, FindNodeResult::default().to_payload()),
-            Ok(AnyRequest::Store(_)) => ok(MsgType::STORE, Vec::new()),
+            Ok(AnyRequest::Store(st)) => {
+                if s.store_values.load(Ordering::SeqCst) {
+                    s.values.lock().unwrap().insert(st.key, st.value);
+                }
+                ok(MsgType::STORE, Vec::new())
+            }
+            Ok(AnyRequest::PexRequest(_)) => {
+                let peers = s.pex_offer.lock().unwrap().clone();
+                ok(MsgType::PEX_OFFER, PexOffer { peers }.to_payload())
+            }
             Ok(AnyRequest::GetManifest(g)) => match s.manifests.lock().unwrap().get(&g.manifest_id) {
                 Some(b) => ok(
                     MsgType::MANIFEST_DATA,

@@ -4,6 +4,7 @@
 //! carries a marker inside the v1-signed bytes, so a stripped extension is detectable.
 
 use super::capabilities::Capabilities;
+use super::peer_addr::{PeerAddr, encode_peer_list};
 use crate::cbor::{self, EncResult};
 use crate::error::ProtoError;
 use crate::ids::{PubKey, Sig};
@@ -19,6 +20,8 @@ pub const EXT_KEY: &str = "trove";
 pub const EXT_VERSION: u16 = 1;
 /// Most features one hello may list.
 pub const MAX_FEATURES: usize = 64;
+/// Most listen addresses one hello may carry.
+pub const MAX_HELLO_ADDRS: usize = 8;
 /// Context of the v1 session-secret derivation.
 pub const SESSION_SECRET_CONTEXT: &str = "scp2p-handshake-session-secret-v1";
 /// Context of the nonce marker derivation.
@@ -35,6 +38,9 @@ pub struct HelloExt {
     pub features: Vec<String>,
     /// Signature by the node key over [`binding_message`].
     pub binding: Option<Sig>,
+    /// Addresses the sender listens on (hints: a receiver verifies one by dialing it before
+    /// putting the sender in its routing table). Omitted when empty.
+    pub addrs: Vec<PeerAddr>,
 }
 
 impl HelloExt {
@@ -193,7 +199,7 @@ impl HandshakeHello {
 
 impl<C> Encode<C> for HelloExt {
     fn encode<W: Write>(&self, e: &mut Encoder<W>, _: &mut C) -> EncResult<W> {
-        e.map(if self.binding.is_some() { 3 } else { 2 })?;
+        e.map(2 + self.binding.is_some() as u64 + !self.addrs.is_empty() as u64)?;
         e.str("v")?.u16(self.version)?;
         e.str("features")?.array(self.features.len() as u64)?;
         for f in &self.features {
@@ -202,22 +208,29 @@ impl<C> Encode<C> for HelloExt {
         if let Some(b) = &self.binding {
             e.str("bind")?.bytes(b)?;
         }
+        if !self.addrs.is_empty() {
+            e.str("addrs")?;
+            encode_peer_list(e, &self.addrs)?;
+        }
         Ok(())
     }
 }
 
 impl<'b, C> Decode<'b, C> for HelloExt {
     fn decode(d: &mut Decoder<'b>, _: &mut C) -> Result<Self, DecodeError> {
-        let mut ext = HelloExt { version: 0, features: Vec::new(), binding: None };
+        let mut ext = HelloExt { version: 0, features: Vec::new(), binding: None, addrs: Vec::new() };
         let mut has_version = false;
-        cbor::tmap(d, "hello extension", &["v", "features", "bind"], |d, i| {
+        cbor::tmap(d, "hello extension", &["v", "features", "bind", "addrs"], |d, i| {
             match i {
                 0 => {
                     ext.version = cbor::u16(d)?;
                     has_version = true;
                 }
                 1 => ext.features = cbor::array(d, MAX_FEATURES, "features", |d| cbor::text(d, 64, "feature"))?,
-                _ => ext.binding = cbor::opt_fixed::<64>(d, "bind")?,
+                2 => ext.binding = cbor::opt_fixed::<64>(d, "bind")?,
+                _ => {
+                    ext.addrs = cbor::array(d, MAX_HELLO_ADDRS, "addrs", |d| d.decode())?;
+                }
             }
             Ok(())
         })?;

@@ -1,0 +1,100 @@
+//! `trove-bench transfer`: download throughput from N seeders over TLS/TCP or QUIC, for one
+//! large file or many small ones. Seeders run in this process; the downloader runs as a
+//! child process (`transfer-child`) so its peak memory and CPU are its own.
+
+use crate::fixture::{self, Listen};
+use crate::report::{cpu_seconds, emit, peak_rss_mib};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+use trove_node::PublishRequest;
+use trove_node::download::get::GetRequest;
+use trove_proto::wire::Transport;
+use trove_store::db::Trust;
+
+pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize, size: u64) -> anyhow::Result<()> {
+    let content = fixture::content(work, files, size)?;
+    fixture::warm(&content);
+    let listen = match transport {
+        Transport::Tcp => Listen::Tcp,
+        Transport::Quic => Listen::Quic,
+    };
+    let dirs: Vec<_> = (0..seeders.max(1)).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let mut nodes = Vec::new();
+    let mut link = String::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let n = fixture::node(d.path(), listen, Vec::new()).await?;
+        // Every seeder publishes the same files: the contents are the same, so each serves
+        // every chunk of the download.
+        let r = n
+            .publish(PublishRequest {
+                paths: vec![content.clone()],
+                name: Some(format!("bench-{i}")),
+                ..Default::default()
+            })
+            .await?;
+        if i == 0 {
+            link = r.link;
+        }
+        nodes.push(n);
+    }
+    let hints: Vec<String> = nodes.iter().flat_map(fixture::hints).collect();
+    let out = tempfile::tempdir_in(work)?;
+    let data = tempfile::tempdir()?;
+    let spec = json!({"data": data.path(), "out": out.path(), "link": link, "bootstrap": hints, "listen": format!("{listen:?}")});
+    let cpu0 = cpu_seconds();
+    let child =
+        Command::new(std::env::current_exe()?).args(["transfer-child", "--spec", &spec.to_string()]).output()?;
+    if !child.status.success() {
+        anyhow::bail!("downloader failed: {}", String::from_utf8_lossy(&child.stderr));
+    }
+    let seeder_cpu = cpu_seconds() - cpu0;
+    let r: Value = serde_json::from_slice(&child.stdout)?;
+    let secs = r["seconds"].as_f64().unwrap_or(0.0);
+    let bytes = files as u64 * size;
+    let extra = json!({
+        "transport": transport.as_str(), "seeders": seeders, "files": files, "file_bytes": size, "seconds": secs,
+        "downloader_peak_rss_mib": r["peak_rss_mib"], "downloader_cpu_cores": r["cpu_cores"],
+        "seeders_cpu_cores": seeder_cpu / secs.max(1e-9), "seeders_peak_rss_mib": peak_rss_mib(),
+        "peers_used": r["peers_used"],
+    });
+    if files == 1 {
+        emit("transfer", "throughput", bytes as f64 / secs / (1u64 << 20) as f64, "MiB/s", extra);
+    } else {
+        emit("transfer", "files_per_second", files as f64 / secs, "files/s", extra);
+    }
+    for n in nodes {
+        n.shutdown().await;
+    }
+    Ok(())
+}
+
+/// The downloader process: subscribes, downloads everything, prints one JSON object.
+pub async fn child(spec: &str) -> anyhow::Result<()> {
+    let s: Value = serde_json::from_str(spec)?;
+    let listen = if s["listen"] == "Quic" { Listen::Quic } else { Listen::Tcp };
+    let bootstrap: Vec<String> = s["bootstrap"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let node = fixture::node(Path::new(s["data"].as_str().unwrap_or(".")), listen, bootstrap).await?;
+    let link = s["link"].as_str().unwrap_or_default().to_string();
+    node.subscribe(&link, None, Trust::Normal).await?;
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let rep = node
+        .get(GetRequest { share: link, out_dir: s["out"].as_str().unwrap_or(".").into(), ..Default::default() })
+        .await?;
+    let secs = start.elapsed().as_secs_f64();
+    if !rep.ok() {
+        anyhow::bail!("download failed: {:?}", rep.files.iter().find(|f| f.error.is_some()));
+    }
+    let peers = rep.files.iter().map(|f| f.peers).max().unwrap_or(0);
+    println!(
+        "{}",
+        json!({"seconds": secs, "bytes": rep.bytes, "peak_rss_mib": peak_rss_mib(), "cpu_cores": (cpu_seconds() - cpu0) / secs, "peers_used": peers})
+    );
+    node.shutdown().await;
+    Ok(())
+}
