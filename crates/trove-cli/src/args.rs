@@ -1,0 +1,301 @@
+//! The command line: global options and one subcommand per job (clap derive).
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// trove: publish, subscribe to, search and download shares on the SCP2P network.
+///
+/// Every command works through the running daemon (`trove serve`) when there is one, and
+/// in-process otherwise.
+#[derive(Parser, Debug)]
+#[command(name = "trove", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts (before or after the subcommand).
+#[derive(Args, Clone, Debug, Default)]
+pub struct Global {
+    /// The data directory (database, keys, downloads in progress, config.toml) [default: the
+    /// platform's data directory, e.g. ~/.local/share/trove]
+    #[arg(long, global = true, env = "TROVE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable output: stdout carries only JSON (errors go to stderr, as JSON too)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only results and errors: no progress, notices or warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Network options of the node a command starts (in-process or `serve`); ignored when a
+/// command goes through a running daemon.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NetArgs {
+    /// TLS/TCP listen address [default: from config.toml, else 0.0.0.0:7001]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen_tcp: Option<SocketAddr>,
+    /// QUIC listen address [default: from config.toml, else 0.0.0.0:7000]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen_quic: Option<SocketAddr>,
+    /// A peer to contact (tcp://IP:PORT, quic://IP:PORT, IP:PORT, host names allowed);
+    /// repeatable, added to the bootstrap list of config.toml
+    #[arg(long = "bootstrap", global = true, value_name = "ADDR")]
+    pub bootstrap: Vec<String>,
+    /// Do not discover peers on the LAN (and do not announce this node there)
+    #[arg(long, global = true)]
+    pub no_lan: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node in the foreground with the local HTTP API, until Ctrl-C
+    Serve(ServeArgs),
+    /// Publish files, folders or a text as a share (or a new revision of one) and print its link
+    Publish(PublishArgs),
+    /// List your shares
+    Shares,
+    /// Print the link of a share
+    Link {
+        /// A share link, a hex share id, or the name of one of your shares
+        share: String,
+    },
+    /// Follow a share: fetch its catalog now and every new revision from then on
+    Subscribe {
+        /// A share link (scp2p://s/…) or a 64-digit hex share id
+        target: String,
+        /// The share's public key (hex), when subscribing by id
+        #[arg(long, value_name = "HEX")]
+        pubkey: Option<String>,
+        /// How far search trusts this share: trusted, normal or untrusted
+        #[arg(long, default_value = "normal", value_name = "LEVEL")]
+        trust: String,
+    },
+    /// Stop following a share
+    Unsubscribe {
+        /// A share link, a hex share id (or a unique prefix of it)
+        share: String,
+    },
+    /// List the shares you follow
+    Subscriptions,
+    /// Fetch new revisions of every followed share now
+    Sync,
+    /// Search the shares you follow and your own (never the network)
+    Search(SearchArgs),
+    /// List the files and folders of a share
+    Ls {
+        /// A share link, a hex share id, or the name of one of your shares
+        share: String,
+        /// A folder inside the share (default: the top)
+        path: Option<String>,
+    },
+    /// Download a whole share or selected files and folders, verified, resumable
+    Get {
+        /// A share link, a hex share id, or the name of one of your shares
+        share: String,
+        /// Files or folders inside the share (default: everything)
+        paths: Vec<String>,
+        /// The folder to download into
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: PathBuf,
+        /// Replace files that already exist with different content
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Download one file by its content id from whoever provides it
+    Fetch {
+        /// The content id (64 hex digits, BLAKE3 of the file)
+        content_id: String,
+        /// Where to write the file
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        /// Replace the file if it exists
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// List the public shares of reachable peers (LAN, bootstrap and recently seen peers)
+    Browse,
+    /// List the peers this node knows
+    Peers,
+    /// Show the node at a glance
+    Status,
+    /// Show this node's identity, or export/import share keys
+    Identity {
+        #[command(subcommand)]
+        action: Option<IdentityCmd>,
+    },
+    /// List downloads (running, finished, failed)
+    Downloads,
+    /// Print the daemon's event stream until Ctrl-C (needs `trove serve`)
+    Events,
+    /// Start two local nodes, publish, subscribe, search and download between them, and verify
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address of the local HTTP API
+    #[arg(long, default_value = "127.0.0.1:7080", value_name = "ADDR")]
+    pub api: SocketAddr,
+    /// Allow an --api address beyond loopback (anyone who can reach it and has the token
+    /// controls the node)
+    #[arg(long)]
+    pub api_public: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Files and folders (one folder alone: its contents become the share)
+    pub paths: Vec<PathBuf>,
+    /// Title of the share
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Description of the share
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A tag for every item (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Make the share public (listed to LAN peers and joined communities)
+    #[arg(long)]
+    pub public: bool,
+    /// Publish a new revision of this existing share (name or id)
+    #[arg(long, value_name = "NAME|ID")]
+    pub share: Option<String>,
+    /// Name of a new share (default: the title or the first path's name)
+    #[arg(long, conflicts_with = "share")]
+    pub name: Option<String>,
+    /// A community (hex share id) the share is bound to (repeatable)
+    #[arg(long = "community", value_name = "ID")]
+    pub communities: Vec<String>,
+    /// Publish a text as a file
+    #[arg(long)]
+    pub text: Option<String>,
+    /// File name of --text [default: note.txt]
+    #[arg(long, requires = "text", value_name = "NAME")]
+    pub text_name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Words to look for (all must match; the last one also as a prefix); empty lists everything
+    pub query: Vec<String>,
+    /// Only this share (link, id or own share name; repeatable)
+    #[arg(long = "share", value_name = "SHARE")]
+    pub shares: Vec<String>,
+    /// Trust tiers to include (trusted, normal, untrusted; repeatable) [default: trusted and normal]
+    #[arg(long = "trust", value_name = "LEVEL")]
+    pub trust: Vec<String>,
+    /// Only items of this type: video, audio, image, text, application, … (or a mime type)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Smallest size (bytes, or with a unit: 10k, 5M, 1G; binary units)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_size: Option<u64>,
+    /// Largest size (bytes, or with a unit: 10k, 5M, 1G; binary units)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Hits per page
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Continue after the page that printed this cursor
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityCmd {
+    /// Print a share's secret key (hex) to move it to another machine
+    Export {
+        /// The name or id of one of your shares
+        share: String,
+        /// The key passphrase, when keys are protected by one
+        #[arg(long, env = "TROVE_PASSPHRASE", hide_env_values = true)]
+        passphrase: Option<String>,
+    },
+    /// Import a share's secret key so this node can publish revisions of it
+    Import {
+        /// The key (64 hex digits) from `trove identity export`
+        key: String,
+        /// Name of the share on this node
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Size of the largest generated file, in MiB
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub size_mib: u64,
+    /// Keep the temporary folders (printed at the end) instead of removing them
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Parses a size: bytes, or a number with k, M, G or T (powers of 1024; "KiB", "MB" … too).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("'{s}' is not a size (examples: 4096, 10k, 5M, 1G)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("'{s}': unknown unit (use k, M, G or T)")),
+    };
+    let bytes = value * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("10k"), Ok(10 << 10));
+        assert_eq!(parse_size("1.5M"), Ok(3 << 19));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5X").is_err());
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let c = Cli::try_parse_from(["trove", "shares", "--json", "--listen-tcp", "127.0.0.1:0", "--no-lan"]).unwrap();
+        assert!(c.global.json && c.global.net.no_lan);
+        assert_eq!(c.global.net.listen_tcp, Some("127.0.0.1:0".parse().unwrap()));
+        let c = Cli::try_parse_from(["trove", "--json", "get", "x", "-o", "d", "a/b", "c"]).unwrap();
+        match c.command {
+            Command::Get { paths, out, .. } => {
+                assert_eq!(paths, vec!["a/b", "c"]);
+                assert_eq!(out, PathBuf::from("d"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["trove", "get", "x"]).is_err(), "-o is required");
+    }
+}

@@ -1,0 +1,153 @@
+//! `trove serve`: the node in the foreground with the local HTTP API, until Ctrl-C or
+//! SIGTERM. It writes the API token and `daemon.json` into the data directory so the CLI
+//! and front ends find it, prints its addresses, and on the way out stops the API (event
+//! streams end, long requests give up), shuts the node down and removes `daemon.json`.
+
+use crate::args::{Global, ServeArgs};
+use crate::error::{CliError, CliResult};
+use crate::runfiles::{self, DaemonInfo};
+use crate::{api, local};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long in-flight API requests get to finish when the daemon stops.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Runs the daemon.
+pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
+    if !args.api.ip().is_loopback() && !args.api_public {
+        return Err(CliError::invalid(format!(
+            "--api {} is not a loopback address: the API would be reachable from the network; use 127.0.0.1:PORT, or add --api-public if you really mean it",
+            args.api
+        )));
+    }
+    let dir = local::data_dir(g);
+    let cfg = local::node_config(g)?;
+    let node = local::start_node(cfg, false, g.quiet).await?;
+    let started = async {
+        let token = runfiles::load_or_create_token(&dir)
+            .map_err(|e| CliError::internal(format!("cannot write the API token into {}: {e}", dir.display())))?;
+        let listener = tokio::net::TcpListener::bind(args.api).await.map_err(|e| {
+            CliError::invalid(format!(
+                "cannot listen on {} for the API: {e}; choose another address with --api (port 0 picks a free one)",
+                args.api
+            ))
+        })?;
+        let api_addr = listener.local_addr().map_err(|e| CliError::internal(e.to_string()))?;
+        Ok::<_, CliError>((token, listener, api_addr))
+    }
+    .await;
+    let (token, listener, api_addr) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e);
+        }
+    };
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        api: api_addr,
+        node_id: node.node_pubkey().node_id().to_hex(),
+        listen_tcp: node.tcp_addr().map(|a| a.to_string()),
+        listen_quic: node.quic_addr().map(|a| a.to_string()),
+        started_at: trove_store::db::unix_now(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = api::ApiState {
+        node: node.clone(),
+        token: token.into(),
+        daemon: Arc::new(info.clone()),
+        shutdown: stop_rx.clone(),
+    };
+    let app = api::router(state);
+    let mut drain = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = drain.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    if let Err(e) = runfiles::write_daemon(&dir, &info) {
+        let _ = stop_tx.send(true);
+        node.shutdown().await;
+        return Err(CliError::internal(format!("cannot write {}: {e}", dir.join(runfiles::DAEMON_FILE).display())));
+    }
+
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "node_id": info.node_id,
+                "pid": info.pid,
+                "listen_tcp": info.listen_tcp,
+                "listen_quic": info.listen_quic,
+                "advertised": node.advertised().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "api": format!("http://{api_addr}"),
+                "token_file": dir.join(runfiles::TOKEN_FILE),
+                "data_dir": dir,
+            })
+        );
+    } else {
+        println!("trove node {}", info.node_id);
+        println!("data directory  {}", dir.display());
+        if let Some(a) = &info.listen_tcp {
+            println!("listening       tcp {a}");
+        }
+        if let Some(a) = &info.listen_quic {
+            println!("listening       quic {a}");
+        }
+        let adv: Vec<String> = node.advertised().iter().map(|a| a.to_string()).collect();
+        if !adv.is_empty() {
+            println!("advertised      {}", adv.join(", "));
+        }
+        println!("API             http://{api_addr} (token in {})", dir.join(runfiles::TOKEN_FILE).display());
+        println!("press Ctrl-C to stop");
+    }
+    let log_events = (!g.quiet && g.verbose > 0).then(|| {
+        let mut rx = node.events();
+        tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                tracing::info!(target: "trove::event", "{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        })
+    });
+
+    let why = wait_for_signal().await;
+    if !g.quiet {
+        eprintln!("{why}: stopping");
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(DRAIN, server).await {
+        Ok(Ok(Err(e))) => tracing::warn!("API server: {e}"),
+        Err(_) => tracing::warn!("API requests did not finish in {} s; stopping anyway", DRAIN.as_secs()),
+        _ => {}
+    }
+    if let Some(t) = log_events {
+        t.abort();
+    }
+    node.shutdown().await;
+    runfiles::remove_daemon(&dir, Some(info.pid));
+    if !g.quiet {
+        eprintln!("stopped");
+    }
+    Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM; returns which.
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = term.recv() => "terminated",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted"
+}
