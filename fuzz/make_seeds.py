@@ -17,7 +17,7 @@ RESPONSES = {
     "FindNodeResult": 0, "FindValueResult": 1, "MANIFEST_DATA": 2, "PUBLIC_SHARE_LIST": 3,
     "COMMUNITY_STATUS": 4, "COMMUNITY_PUBLIC_SHARE_LIST": 5, "RELAY_REGISTERED": 6,
     "RELAY_LIST_RESPONSE": 7, "CHUNK_DATA": 8, "CHUNK_HASH_LIST": 9, "PEX_OFFER": 10,
-    "PROVIDERS": 11, "CommunityMembers": 12,
+    "PROVIDERS": 11, "CommunityMembers": 12, "COMMUNITY_RECORDS": 13, "COMMUNITY_RECORDS_ACCEPTED": 14,
 }
 
 
@@ -87,3 +87,12 @@ for e in V["lan_packets"]:
     write("lan_packet", e["name"] + "_ext", ext)
 for e in V["peer_addrs"]:
     write("peer_addr", e["name"], h(e["cbor"]))
+
+# trove's community extension (docs/PROTOCOL.md §6), from testdata/ext_vectors.json.
+EXT = json.load(open(os.path.join(ROOT, "testdata", "ext_vectors.json")))
+for e in EXT["community"]["payloads"]:
+    payload = h(e["payload"])
+    if e["type"] in (4030, 4032):
+        write("request_payload", "ext_" + e["name"], e["type"].to_bytes(2, "big") + payload)
+    else:
+        write("response_payload", "ext_" + e["name"], bytes([RESPONSES[e["name"].upper()]]) + payload)

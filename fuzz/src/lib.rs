@@ -41,6 +41,11 @@ pub fn encode_request(r: &AnyRequest) -> Vec<u8> {
         AnyRequest::GetManifestPage(v) => v.to_payload(),
         AnyRequest::GetChunkHashesPage(v) => v.to_payload(),
         AnyRequest::WatchHeads(v) => v.to_payload(),
+        AnyRequest::GetCommunityRecords(v) => v.to_payload(),
+        AnyRequest::PutCommunityRecords(v) => v.to_payload(),
+        AnyRequest::RelayOpen(v) => v.to_payload(),
+        AnyRequest::RelayIncoming(v) => v.to_payload(),
+        AnyRequest::RelayAccept(v) => v.to_payload(),
     }
 }
 
@@ -60,7 +65,7 @@ pub fn request(code: u16, payload: &[u8]) {
 }
 
 /// The response and DHT value types, in the order of the selector byte.
-pub const RESPONSES: [&str; 13] = [
+pub const RESPONSES: [&str; 15] = [
     "FindNodeResult",
     "FindValueResult",
     "ManifestData",
@@ -74,9 +79,11 @@ pub const RESPONSES: [&str; 13] = [
     "PexOffer",
     "Providers",
     "CommunityMembers",
+    "CommunityRecords",
+    "CommunityRecordsAccepted",
 ];
 
-/// Decodes `data` as the response type chosen by `selector` (modulo 13).
+/// Decodes `data` as the response type chosen by `selector` (modulo 15).
 pub fn response(selector: u8, data: &[u8]) {
     match selector as usize % RESPONSES.len() {
         0 => drop(round_trip::<FindNodeResult>(data)),
@@ -95,6 +102,13 @@ pub fn response(selector: u8, data: &[u8]) {
         9 => drop(round_trip::<ChunkHashList>(data)),
         10 => drop(round_trip::<PexOffer>(data)),
         11 => drop(round_trip::<Providers>(data)),
-        _ => drop(round_trip::<CommunityMembers>(data)),
+        12 => drop(round_trip::<CommunityMembers>(data)),
+        13 => {
+            if let Some(page) = round_trip::<CommunityRecords>(data) {
+                page.members.iter().for_each(|m| drop(m.verify(Some(1_700_000_000))));
+                page.shares.iter().for_each(|r| drop(r.verify(Some(1_700_000_000))));
+            }
+        }
+        _ => drop(round_trip::<CommunityRecordsAccepted>(data)),
     }
 }

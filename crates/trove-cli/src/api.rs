@@ -32,6 +32,8 @@ pub struct ApiState {
     pub daemon: Arc<DaemonInfo>,
     /// Becomes true when the daemon stops: event streams end, long requests give up.
     pub shutdown: watch::Receiver<bool>,
+    /// The API was started with `--api-public`: the web UI answers to any host name.
+    pub public: bool,
 }
 
 /// An error answer: the status of its kind and `{"error": {"kind", "message"}}`.
@@ -56,8 +58,9 @@ fn json<T: Serialize>(v: T) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
-/// The routes, behind the token check.
+/// The routes: the API behind the token check, and the web UI (static files, no token).
 pub fn router(state: ApiState) -> Router {
+    let public = state.public;
     Router::new()
         .route("/api/health", get(health))
         .route("/api/status", get(status))
@@ -79,9 +82,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/peers", get(peers))
         .route("/api/downloads", get(downloads))
         .route("/api/events", get(events))
+        .merge(crate::api_ext::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .merge(crate::ui::routes(public))
         .with_state(state)
 }
 
@@ -142,7 +147,7 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> CliResult<T> {
 
 /// A JSON body where absent fields take their defaults (the node's request types have
 /// defaults for everything optional, but no serde defaults).
-fn body_or_default<T: DeserializeOwned + Serialize + Default>(bytes: &Bytes) -> CliResult<T> {
+pub(crate) fn body_or_default<T: DeserializeOwned + Serialize + Default>(bytes: &Bytes) -> CliResult<T> {
     let given: serde_json::Value = body(bytes)?;
     let serde_json::Value::Object(given) = given else {
         return Err(CliError::invalid("the request body must be a JSON object"));
@@ -170,7 +175,7 @@ fn require(what: &str, value: &str) -> CliResult<()> {
     Ok(())
 }
 
-fn absolute(what: &str, p: &Path) -> CliResult<()> {
+pub(crate) fn absolute(what: &str, p: &Path) -> CliResult<()> {
     if !p.is_absolute() {
         return Err(CliError::invalid(format!(
             "{what} '{}' is not an absolute path (the daemon does not share your working directory)",
@@ -182,7 +187,7 @@ fn absolute(what: &str, p: &Path) -> CliResult<()> {
 
 /// Runs a long job in its own task, so a client that goes away does not cancel it (the
 /// daemon finishes the job); gives up when the daemon stops.
-async fn long<T: Send + 'static>(
+pub(crate) async fn long<T: Send + 'static>(
     st: &ApiState,
     job: impl Future<Output = CliResult<T>> + Send + 'static,
 ) -> CliResult<T> {

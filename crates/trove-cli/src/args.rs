@@ -137,6 +137,12 @@ pub enum Command {
     Downloads,
     /// Print the daemon's event stream until Ctrl-C (needs `trove serve`)
     Events,
+    /// Open the web UI of the running daemon in the default browser (needs `trove serve`)
+    Ui {
+        /// Only print the address (it carries the API token: keep it to yourself)
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Start two local nodes, publish, subscribe, search and download between them, and verify
     Demo(DemoArgs),
 }

@@ -415,7 +415,7 @@ pub async fn execute(b: &Backend, g: &Global, cmd: Command) -> CliResult<()> {
             });
             Ok(())
         }
-        Command::Serve(_) | Command::Events | Command::Demo(_) => {
+        Command::Serve(_) | Command::Events | Command::Demo(_) | Command::Ui { .. } => {
             Err(CliError::internal("this command does not run on a backend"))
         }
     }
@@ -549,4 +549,39 @@ pub async fn events(g: &Global) -> CliResult<()> {
         }
     }
     Err(CliError::new(ErrorKind::Unavailable, "the daemon stopped"))
+}
+
+/// `trove ui`: the address of the running daemon's web UI, with the token in the fragment,
+/// opened in the default browser (or printed when that fails or with `--no-open`).
+pub async fn open_ui(g: &Global, no_open: bool) -> CliResult<()> {
+    let dir = local::data_dir(g);
+    let client = crate::client::ApiClient::discover(&dir).await.ok_or_else(|| {
+        CliError::invalid(format!(
+            "no daemon runs for {}: start it with `trove serve` (the web UI is served by the daemon), then run `trove ui` again",
+            dir.display()
+        ))
+    })?;
+    let token = crate::runfiles::read_token(&dir)
+        .map_err(|e| CliError::internal(format!("cannot read the API token in {}: {e}", dir.display())))?
+        .ok_or_else(|| CliError::internal(format!("the daemon for {} has no API token file", dir.display())))?;
+    let url = crate::ui::url(client.addr(), Some(&token));
+    let opened = if no_open { Err("--no-open".to_string()) } else { crate::ui::open_with_desktop(&url) };
+    if g.json {
+        println!("{}", serde_json::json!({ "url": url, "opened": opened.is_ok() }));
+        return Ok(());
+    }
+    match opened {
+        Ok(()) => {
+            if !g.quiet {
+                eprintln!("opened the trove UI in your browser");
+            }
+        }
+        Err(why) => {
+            if !no_open && !g.quiet {
+                eprintln!("notice: could not open a browser ({why}); open this address yourself:");
+            }
+            println!("{url}");
+        }
+    }
+    Ok(())
 }

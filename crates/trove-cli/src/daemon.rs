@@ -7,6 +7,7 @@ use crate::args::{Global, ServeArgs};
 use crate::error::{CliError, CliResult};
 use crate::runfiles::{self, DaemonInfo};
 use crate::{api, local};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -55,11 +56,13 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let state_token = token.clone();
     let state = api::ApiState {
         node: node.clone(),
         token: token.into(),
         daemon: Arc::new(info.clone()),
         shutdown: stop_rx.clone(),
+        public: args.api_public,
     };
     let app = api::router(state);
     let mut drain = stop_rx.clone();
@@ -86,6 +89,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
                 "listen_quic": info.listen_quic,
                 "advertised": node.advertised().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                 "api": format!("http://{api_addr}"),
+                "ui": crate::ui::url(api_addr, None),
                 "token_file": dir.join(runfiles::TOKEN_FILE),
                 "data_dir": dir,
             })
@@ -104,6 +108,12 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
             println!("advertised      {}", adv.join(", "));
         }
         println!("API             http://{api_addr} (token in {})", dir.join(runfiles::TOKEN_FILE).display());
+        // The address with the token goes to a terminal only, never into a log file.
+        if std::io::stdout().is_terminal() {
+            println!("web UI          {}", crate::ui::url(api_addr, Some(&state_token)));
+        } else {
+            println!("web UI          {} (`trove ui` opens it with the token)", crate::ui::url(api_addr, None));
+        }
         println!("press Ctrl-C to stop");
     }
     let log_events = (!g.quiet && g.verbose > 0).then(|| {

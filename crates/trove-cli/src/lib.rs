@@ -6,10 +6,11 @@
 //! Files: `args` (the command line), `commands` (one function per command and its output),
 //! `backend` (daemon or in-process), `local` (starting an in-process node), `client` (the
 //! HTTP client of the API), `api` (the API server), `ops` (the operations both sides share),
-//! `daemon` (`trove serve`), `runfiles` (token and daemon files), `progress`, `demo`,
-//! `error`.
+//! `api_ext` (the endpoints the web UI adds), `ui` (the embedded web UI), `daemon`
+//! (`trove serve`), `runfiles` (token and daemon files), `progress`, `demo`, `error`.
 
 pub mod api;
+pub mod api_ext;
 pub mod args;
 pub mod backend;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod local;
 pub mod ops;
 pub mod progress;
 pub mod runfiles;
+pub mod ui;
 
 use args::{Cli, Command, Global};
 use backend::Backend;
@@ -91,6 +93,7 @@ async fn run_command(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(a) => daemon::serve(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
+        Command::Ui { no_open } => commands::open_ui(&g, no_open).await,
         Command::Events => {
             tokio::select! {
                 r = commands::events(&g) => r,

@@ -13,7 +13,7 @@
 //! * Provider and community member lists are sets merged from many sources: each source
 //!   contributes at most [`StoreConfig::entries_per_source`] entries (with
 //!   [`EntryPolicy::SelfOnly`], only addresses of itself) and each STORE replaces its own
-//!   previous contribution. A list is capped; when full, a newcomer may only displace the
+//!   previous contribution (an empty list withdraws it). A list is capped; when full, a newcomer may only displace the
 //!   oldest contribution of a network (/24, /48) holding more than
 //!   [`StoreConfig::max_per_prefix_when_full`] entries, so incumbents from diverse networks
 //!   stay. Served lists put the most recently refreshed entries first.
@@ -545,6 +545,20 @@ impl RecordStore {
         now: u64,
     ) -> Result<(), DhtError> {
         let offered_n = offered.len();
+        if offered_n == 0 {
+            // An empty list withdraws the source's contribution (a member leaving, a
+            // provider that stopped serving); v1 stores merge it as a no-op.
+            if self.evict_contribution_keep_record(&key, &source.node_id)
+                && let Some(Body::Set(s)) = self.records.get_mut(&key)
+            {
+                if s.by_source.is_empty() {
+                    self.records.remove(&key);
+                } else {
+                    s.encode(self.config.cap(kind));
+                }
+            }
+            return Ok(());
+        }
         let mut chosen = self.admissible(offered, source);
         if chosen.is_empty() {
             return Err(DhtError::NoAcceptableEntries {
@@ -993,6 +1007,30 @@ mod tests {
         let got = CommunityMembers::from_payload(&st.get(&key, T0 + 1 + 86_400).unwrap().value).unwrap();
         assert_eq!(got.members, vec![addr("10.0.1.1", 7002)]);
         assert!(st.get(&key, T0 + 2 + 86_400).is_none());
+        assert!(st.is_empty() && st.bytes() == 0);
+    }
+
+    #[test]
+    fn an_empty_member_list_withdraws_only_its_sources_entries() {
+        let mut st = store();
+        let community = ShareId([4; 32]);
+        let key = dht_key::community_info(&community);
+        let members = |m: Vec<PeerAddr>| Store {
+            key,
+            value: CommunityMembers { community_share_id: community, members: m, updated_at: T0 }.to_payload(),
+            ttl_secs: 0,
+        };
+        let (a, b) = (src(1, "10.0.1.1"), src(2, "10.0.2.1"));
+        st.put(&members(vec![addr("10.0.1.1", 7001)]), &a, T0).unwrap();
+        st.put(&members(vec![addr("10.0.2.1", 7001)]), &b, T0).unwrap();
+        // b leaves: its entry goes, a's stays.
+        st.put(&members(vec![]), &b, T0 + 1).unwrap();
+        let got = CommunityMembers::from_payload(&st.get(&key, T0 + 1).unwrap().value).unwrap();
+        assert_eq!(got.members, vec![addr("10.0.1.1", 7001)]);
+        // a leaves too: nothing is left, not even the key; a repeated leave is harmless.
+        st.put(&members(vec![]), &a, T0 + 2).unwrap();
+        st.put(&members(vec![]), &a, T0 + 3).unwrap();
+        assert!(st.get(&key, T0 + 3).is_none());
         assert!(st.is_empty() && st.bytes() == 0);
     }
 

@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use trove_proto::wire::{PeerAddr, Transport};
 
+mod tunnel;
+pub use tunnel::ServeFuture;
+
 /// Socket reads under TLS go through a buffer this large: rustls reads in 4 KiB steps, and
 /// without it every step would be a system call.
 const SOCKET_READ_BUFFER: usize = 256 * 1024;
@@ -42,6 +45,8 @@ struct Inner {
     tls_connector: TlsConnector,
     quic_client: quinn::ClientConfig,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Ends every served stream at shutdown.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A node's network endpoint. Cheap to clone.
@@ -92,6 +97,7 @@ impl Endpoint {
             clock: cfg.clock.clone(),
             advertised: Default::default(),
         };
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let serve = ServeCtx {
             handler,
             rate: Arc::new(RateLimiter::default()),
@@ -99,6 +105,7 @@ impl Endpoint {
             clock: cfg.clock.clone(),
             timeouts: cfg.timeouts.clone(),
             max_concurrent: cfg.limits.max_concurrent_requests,
+            stop: stop_rx,
         };
         let inner = Arc::new(Inner {
             admission: Admission::new(cfg.limits.clone()),
@@ -116,6 +123,7 @@ impl Endpoint {
             tls_connector,
             quic_client,
             tasks: Mutex::new(Vec::new()),
+            stop,
         });
         let ep = Endpoint { inner };
         let mut tasks = Vec::new();
@@ -163,9 +171,11 @@ impl Endpoint {
         self.inner.admission.load()
     }
 
-    /// Stops accepting and closes the QUIC endpoints. Sessions already handed out end when
-    /// their peers or owners drop them.
+    /// Stops accepting, ends the streams it serves (at their next request) and closes the
+    /// QUIC endpoints. Client sessions already handed out end when their peers or owners drop
+    /// them.
     pub fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
         for t in self.inner.tasks.lock().expect("tasks lock").drain(..) {
             t.abort();
         }
@@ -441,8 +451,8 @@ async fn serve_quic(inner: Arc<Inner>, incoming: quinn::Incoming, addr: SocketAd
             }
         };
         tokio::join!(stream0, more);
-    } else {
-        stream0.await;
+    } else if !stream0.await {
+        // A stream taken over (relay tunnel, virtual stream) keeps the connection open.
         conn.close(0u32.into(), b"done");
     }
     drop(slot);

@@ -71,39 +71,70 @@ pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(
     Ok(())
 }
 
-/// Writes a frame that already carries its 4-byte length prefix (see
-/// `Envelope::to_frame`), then flushes.
-pub async fn write_prefixed<W: AsyncWrite + Unpin + ?Sized>(
+/// A frame ready to send: its head (length prefix and envelope fields) and the payload,
+/// kept apart so the payload is never copied on its way to the socket.
+pub struct OutFrame {
+    pub head: Vec<u8>,
+    pub body: bytes::Bytes,
+}
+
+impl OutFrame {
+    /// The frame of an envelope.
+    pub fn of(env: &trove_proto::wire::Envelope) -> OutFrame {
+        OutFrame { head: env.frame_head(), body: env.payload.clone() }
+    }
+
+    /// Length of the CBOR body (what the prefix announces).
+    pub fn body_len(&self) -> usize {
+        self.head.len() + self.body.len() - 4
+    }
+}
+
+/// Writes a frame (head then payload, vectored where the stream supports it) and flushes.
+pub async fn write_out<W: AsyncWrite + Unpin + ?Sized>(
     w: &mut W,
-    frame: &[u8],
+    f: &OutFrame,
     limit: usize,
 ) -> Result<(), FrameError> {
-    if frame.len() < 4 || frame.len() - 4 > limit {
-        return Err(FrameError::TooLarge { len: frame.len().saturating_sub(4), limit });
+    if f.body_len() > limit {
+        return Err(FrameError::TooLarge { len: f.body_len(), limit });
     }
-    w.write_all(frame).await?;
+    write_parts(w, &f.head, &f.body).await?;
     w.flush().await?;
     Ok(())
+}
+
+async fn write_parts<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    while !a.is_empty() {
+        let n = w.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_a = n.min(a.len());
+        a = &a[from_a..];
+        b = &b[n - from_a..];
+    }
+    w.write_all(b).await
 }
 
 /// A queue in front of a write half: frames from many tasks are written in order by one
 /// task, with one flush per burst, so concurrent requests never contend for the stream.
 #[derive(Clone)]
 pub struct FrameQueue {
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    tx: tokio::sync::mpsc::Sender<OutFrame>,
 }
 
 impl FrameQueue {
     /// Starts the writer task over `w`. Writing stops at the first error or after `deadline`
     /// without progress on one burst.
     pub fn spawn<W: AsyncWrite + Unpin + Send + 'static>(mut w: W, deadline: Duration) -> FrameQueue {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<OutFrame>(64);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let burst = async {
-                    w.write_all(&first).await?;
+                    write_parts(&mut w, &first.head, &first.body).await?;
                     while let Ok(next) = rx.try_recv() {
-                        w.write_all(&next).await?;
+                        write_parts(&mut w, &next.head, &next.body).await?;
                     }
                     w.flush().await
                 };
@@ -116,8 +147,8 @@ impl FrameQueue {
         FrameQueue { tx }
     }
 
-    /// Queues a prefixed frame; false if the writer has stopped.
-    pub async fn send(&self, frame: Vec<u8>) -> bool {
+    /// Queues a frame; false if the writer has stopped.
+    pub async fn send(&self, frame: OutFrame) -> bool {
         self.tx.send(frame).await.is_ok()
     }
 }

@@ -17,6 +17,7 @@ pub mod pins;
 pub mod pool;
 pub mod quic;
 pub mod rate_limit;
+pub mod relayed;
 pub mod server;
 pub mod session;
 pub mod stream;

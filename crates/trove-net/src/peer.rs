@@ -16,6 +16,12 @@ pub mod features {
     pub const PAGED_HASHES: &str = "paged-hashes";
     /// Share heads pushed to connected subscribers.
     pub const HEAD_PUSH: &str = "head-push";
+    /// Signed community member and share records, paged and incremental
+    /// (GET_COMMUNITY_RECORDS, PUT_COMMUNITY_RECORDS).
+    pub const COMMUNITY: &str = "community";
+    /// End-to-end relayed sessions: virtual streams spliced by a relay (RELAY_OPEN,
+    /// RELAY_INCOMING, RELAY_ACCEPT), with TLS and the handshake running inside them.
+    pub const RELAY_E2E: &str = "relay-e2e";
 }
 
 /// An authenticated peer.

@@ -1,6 +1,7 @@
 //! The connection pool: one live session per peer address, reused across requests, dialed
 //! once even when many tasks ask at the same time, redialed after a failure, closed when idle,
 //! bounded in size (least recently used sessions go first).
+//! Addresses behind a relay (`relay_via`) are reached through it (see [`crate::relayed`]).
 
 use crate::endpoint::Endpoint;
 use crate::error::{HandshakeError, NetError};
@@ -84,7 +85,10 @@ impl Pool {
             return Ok(s);
         }
         self.recent_failure(&key, addr)?;
-        let r = self.ep.connect(addr).await;
+        let r = match addr.relay_via {
+            Some(_) => crate::relayed::connect(self, addr).await,
+            None => self.ep.connect(addr).await,
+        };
         let mut st = self.state.lock().expect("pool lock");
         st.dialing.remove(&key);
         let session = match r {

@@ -6,7 +6,7 @@
 
 use crate::clock::Clock;
 use crate::config::Timeouts;
-use crate::frame::{FrameQueue, ReadOutcome, read_frame, write_prefixed};
+use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame, write_out};
 use crate::peer::PeerInfo;
 use crate::rate_limit::{ClassLimits, RateLimiter};
 use crate::stream::{BoxRead, Stream};
@@ -47,6 +47,8 @@ pub struct ServeCtx {
     pub clock: Clock,
     pub timeouts: Timeouts,
     pub max_concurrent: usize,
+    /// Turns true when the endpoint shuts down: served streams end at their next request.
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ServeCtx {
@@ -62,42 +64,60 @@ impl ServeCtx {
     }
 }
 
-/// Encodes a response as a prefixed frame, replacing one that is too large with an error.
-fn response_frame(resp: &Envelope) -> Vec<u8> {
+/// The frame of a response, replacing one that is too large with an error.
+fn response_frame(resp: &Envelope) -> OutFrame {
     if resp.encoded_len() > MAX_ENVELOPE_BYTES {
-        Envelope::error(resp.msg_type, resp.req_id, "response too large").to_frame()
+        OutFrame::of(&Envelope::error(resp.msg_type, resp.req_id, "response too large"))
     } else {
-        resp.to_frame()
+        OutFrame::of(resp)
     }
 }
 
 async fn write_response(stream: &mut Stream, resp: &Envelope, ctx: &ServeCtx) -> bool {
     let frame = response_frame(resp);
-    let w = write_prefixed(&mut stream.write, &frame, MAX_ENVELOPE_BYTES);
+    let w = write_out(&mut stream.write, &frame, MAX_ENVELOPE_BYTES);
     matches!(tokio::time::timeout(ctx.timeouts.request, w).await, Ok(Ok(())))
 }
 
 /// Serves one stream until the peer closes it, goes idle, misbehaves, or a handler takes it.
 /// `limited`: apply rate limits (false for requests arriving through a relay tunnel).
-pub async fn serve_stream(mut stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx, concurrent: bool, limited: bool) {
+/// Returns true when a handler took the stream over (its connection must stay open).
+pub async fn serve_stream(
+    mut stream: Stream,
+    peer: Arc<PeerInfo>,
+    ctx: ServeCtx,
+    concurrent: bool,
+    limited: bool,
+) -> bool {
     if concurrent {
-        return serve_concurrent(stream, peer, ctx, limited).await;
+        serve_concurrent(stream, peer, ctx, limited).await;
+        return false;
     }
     loop {
-        let Some(req) = next_request(&mut stream.read, &ctx).await else { return };
+        let Some(req) = next_request_or_stop(&mut stream.read, &ctx).await else { return false };
         match ctx.reply(&peer, req, limited).await {
             Reply::Respond(resp) => {
                 if !write_response(&mut stream, &resp, &ctx).await {
-                    return;
+                    return false;
                 }
             }
             Reply::RespondAndTake(resp, take) => {
                 if write_response(&mut stream, &resp, &ctx).await {
                     take(stream);
+                    return true;
                 }
-                return;
+                return false;
             }
         }
+    }
+}
+
+/// [`next_request`], or None once the endpoint shuts down (its streams must not outlive it).
+async fn next_request_or_stop(read: &mut BoxRead, ctx: &ServeCtx) -> Option<Envelope> {
+    let mut stop = ctx.stop.clone();
+    tokio::select! {
+        r = next_request(read, ctx) => r,
+        _ = stop.wait_for(|s| *s) => None,
     }
 }
 
@@ -109,15 +129,26 @@ async fn next_request(read: &mut BoxRead, ctx: &ServeCtx) -> Option<Envelope> {
     }
 }
 
+/// Whether answering `req` would take its stream over (tunnel registration, virtual streams).
+fn takes_stream(req: &Envelope) -> bool {
+    use trove_proto::wire::{Payload, RelayRegister};
+    match req.msg_type {
+        MsgType::RELAY_REGISTER => RelayRegister::from_payload(&req.payload).map(|r| r.tunnel).unwrap_or(true),
+        MsgType::RELAY_OPEN | MsgType::RELAY_ACCEPT => true,
+        _ => false,
+    }
+}
+
 async fn serve_concurrent(stream: Stream, peer: Arc<PeerInfo>, ctx: ServeCtx, limited: bool) {
     let Stream { mut read, write } = stream;
     let queue = FrameQueue::spawn(write, ctx.timeouts.request);
     let permits = Arc::new(Semaphore::new(ctx.max_concurrent));
     loop {
-        let Some(req) = next_request(&mut read, &ctx).await else { return };
-        if req.msg_type == MsgType::RELAY_REGISTER {
-            // A tunnel needs the stream to itself: refuse it on a multiplexed stream (trove
-            // peers register tunnels on a stream of their own, see the relay module).
+        let Some(req) = next_request_or_stop(&mut read, &ctx).await else { return };
+        if takes_stream(&req) {
+            // A tunnel or a virtual stream needs the stream to itself: refuse it on a
+            // multiplexed stream (trove peers use a stream of their own, see
+            // `Endpoint::dial_stream`).
             let resp = Envelope::error(req.msg_type, req.req_id, "relay tunnels need a dedicated stream");
             if !queue.send(response_frame(&resp)).await {
                 return;

@@ -7,7 +7,7 @@
 //!   blocking between requests).
 
 use crate::error::NetError;
-use crate::frame::{FrameQueue, ReadOutcome, read_frame, write_prefixed};
+use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame, write_out};
 use crate::peer::PeerInfo;
 use crate::stream::{BoxRead, Stream};
 use bytes::Bytes;
@@ -180,7 +180,7 @@ impl Session {
         if env.encoded_len() > MAX_ENVELOPE_BYTES {
             return Err(NetError::FrameTooLarge { len: env.encoded_len(), limit: MAX_ENVELOPE_BYTES });
         }
-        let frame = env.to_frame();
+        let frame = OutFrame::of(&env);
         if let Mode::QuicStreams(conn) = &inner.mode {
             return quic_exchange(conn, &frame, req_id, addr, inner.frame_body).await;
         }
@@ -211,14 +211,14 @@ impl Drop for PendingGuard<'_> {
 
 async fn quic_exchange(
     conn: &quinn::Connection,
-    bytes: &[u8],
+    frame: &OutFrame,
     req_id: u32,
     addr: std::net::SocketAddr,
     frame_body: Duration,
 ) -> Result<Envelope, NetError> {
     let closed = |e: String| NetError::Closed { addr, reason: e };
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| closed(e.to_string()))?;
-    write_prefixed(&mut send, bytes, MAX_ENVELOPE_BYTES).await.map_err(|e| e.into_net(addr))?;
+    write_out(&mut send, frame, MAX_ENVELOPE_BYTES).await.map_err(|e| e.into_net(addr))?;
     let _ = send.finish();
     match read_frame(&mut recv, MAX_ENVELOPE_BYTES, None, frame_body).await.map_err(|e| e.into_net(addr))? {
         ReadOutcome::Frame(b) => {

@@ -48,6 +48,12 @@ pub struct NodeConfig {
     pub upload_limit_kib: u64,
     /// Download limit in KiB/s over all downloads (0: unlimited).
     pub download_limit_kib: u64,
+    /// Relaying: offering it (`enabled`) and using a relay when unreachable.
+    pub relay: crate::relay::RelaySettings,
+    /// Seconds between refreshes of every joined community (members, records, v1 listings).
+    pub community_refresh_secs: u64,
+    /// Restart downloads an earlier run left unfinished (for long-running nodes).
+    pub resume_downloads: bool,
 }
 
 /// LAN discovery settings.
@@ -94,6 +100,9 @@ impl Default for NodeConfig {
             seed_downloads: true,
             upload_limit_kib: 0,
             download_limit_kib: 0,
+            relay: crate::relay::RelaySettings::default(),
+            community_refresh_secs: 300,
+            resume_downloads: false,
         }
     }
 }

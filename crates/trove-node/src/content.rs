@@ -74,8 +74,9 @@ impl ContentServer {
         Ok(None)
     }
 
-    /// Reads and verifies chunk `index` of `id` (blocking: call from a blocking task).
-    pub fn read_chunk(&self, id: &ContentId, index: u32) -> Result<Vec<u8>, ServeError> {
+    /// The CHUNK_DATA payload for chunk `index` of `id`, the chunk read and verified straight
+    /// into place after the payload header (blocking: call from a blocking task).
+    pub fn chunk_payload(&self, id: &ContentId, index: u32) -> Result<Vec<u8>, ServeError> {
         let mut withdrawn = Vec::new();
         for _ in 0..8 {
             let src = match self.source(id, &mut withdrawn) {
@@ -84,11 +85,12 @@ impl ContentServer {
                 Ok(None) => return Err(ServeError::Withdrawn(withdrawn)),
                 Err(e) => return Err(ServeError::Store(e)),
             };
-            if index as u64 >= src.chunk_count() {
+            let Some(len) = trove_proto::content::chunk_len(src.size(), index as u64) else {
                 return Err(ServeError::NotFound);
-            }
-            match src.read_chunk(index as u64) {
-                Ok(b) => return Ok(b),
+            };
+            let mut payload = trove_proto::wire::ChunkData::payload_head(id, index, len);
+            match src.read_chunk_into(index as u64, &mut payload) {
+                Ok(()) => return Ok(payload),
                 Err(StoreError::Changed(why)) => {
                     self.open.lock().expect("sources").remove(id);
                     if let Err(e) = self.db.remove_content_path(src.path()) {

@@ -35,6 +35,10 @@ impl Inner {
     }
 
     fn learn(self: &Arc<Self>, addr: &PeerAddr, s: &Session) {
+        if addr.relay_via.is_some() {
+            // Relayed peers stay out of the peer book and the routing table.
+            return;
+        }
         let info = s.peer();
         if self.peers.get(addr).and_then(|k| k.verified_key) == Some(info.node_pubkey) {
             return;

@@ -3,6 +3,7 @@
 //! the HTTP API and the UIs use.
 
 pub mod api;
+pub mod community;
 pub mod config;
 pub mod content;
 mod dht_driver;
@@ -17,8 +18,10 @@ pub mod mime;
 pub mod node;
 pub mod peers;
 pub mod publish;
+pub mod relay;
 mod search_hooks;
 pub mod serve;
+pub mod settings;
 pub mod share_ref;
 pub mod sync;
 pub mod throttle;

@@ -44,12 +44,20 @@ pub(crate) struct Inner {
     pub instance_id: [u8; 16],
     pub shutdown: watch::Sender<bool>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Background downloads.
+    pub downloads: crate::download::manager::Downloads,
+    /// One head application per followed share at a time.
+    pub apply_locks: Mutex<std::collections::HashMap<trove_proto::ShareId, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises publishes of the same node (seq reservation, head updates).
     pub publish_lock: tokio::sync::Mutex<()>,
     /// Wakes the sync loop early (new subscription, pushed head, manual sync).
     pub sync_now: Arc<tokio::sync::Notify>,
     /// Wakes head watchers when the set of subscriptions (or of known peers) changes.
     pub subs_changed: Arc<tokio::sync::Notify>,
+    /// Communities: cursor secret, v1 members seen, refresh serialisation.
+    pub community: crate::community::State,
+    /// Relaying: the relay role, the firewalled side, known relays.
+    pub relay: crate::relay::RelayState,
     lock: Mutex<Option<DataDirLock>>,
 }
 
@@ -61,10 +69,18 @@ pub struct Node {
 
 /// Features this node announces when extensions are on.
 pub fn trove_features() -> Vec<String> {
-    [features::BIND, features::MUX, features::PAGED_MANIFEST, features::PAGED_HASHES, features::HEAD_PUSH]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        features::BIND,
+        features::MUX,
+        features::PAGED_MANIFEST,
+        features::PAGED_HASHES,
+        features::HEAD_PUSH,
+        features::RELAY_E2E,
+        features::COMMUNITY,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 impl Node {
@@ -102,6 +118,11 @@ impl Node {
             // A v1-shaped node advertises what the deployed apps advertise.
             net.capabilities = Capabilities::default();
         }
+        if cfg.relay.enabled {
+            // What v1 relays advertise.
+            net.capabilities.dht = true;
+            net.capabilities.relay = true;
+        }
         net.timeouts.request = cfg.request_timeout();
         let endpoint = Endpoint::bind(net, handler.clone(), Arc::new(MemoryPins::default())).await?;
         let pool = Pool::new(endpoint.clone(), 256, Duration::from_secs(240));
@@ -113,6 +134,9 @@ impl Node {
         let bootstrap = resolve_addrs(&cfg.bootstrap, true).await;
         let (events, _) = broadcast::channel(4096);
         let (shutdown, _) = watch::channel(false);
+        let community = crate::community::State::load(&db)?;
+        let relay = crate::relay::RelayState::new(&cfg.relay, &key, events.clone());
+        let cfg_parallel = cfg.parallel_files;
         let inner = Arc::new(Inner {
             content: ContentServer::new(db.clone()),
             upload_throttle: (cfg.upload_limit_kib > 0)
@@ -135,8 +159,12 @@ impl Node {
             shutdown,
             tasks: Mutex::new(Vec::new()),
             publish_lock: tokio::sync::Mutex::new(()),
+            apply_locks: Mutex::default(),
+            downloads: crate::download::manager::Downloads::new(cfg_parallel),
             sync_now: Arc::default(),
             subs_changed: Arc::default(),
+            community,
+            relay,
             lock: Mutex::new(Some(lock)),
         });
         let _ = handler.inner.set(Arc::downgrade(&inner));
@@ -150,6 +178,11 @@ impl Node {
         inner.load_state()?;
         let node = Node { inner };
         node.spawn_background();
+        if node.inner.cfg.resume_downloads {
+            let inner = node.inner.clone();
+            node.inner.spawn(async move { inner.resume_interrupted().await });
+        }
+        crate::relay::start(&node.inner);
         Ok(node)
     }
 
@@ -159,6 +192,7 @@ impl Node {
         tasks.push(tokio::spawn(crate::maintenance::run(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::sync::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::sync::watch_loop(weak.clone(), self.inner.shutdown.subscribe())));
+        tasks.push(tokio::spawn(crate::community::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
         if self.inner.cfg.lan.enabled {
             tasks.push(tokio::spawn(crate::discovery::run_lan(weak, self.inner.shutdown.subscribe())));
         }
@@ -174,6 +208,7 @@ impl Node {
         }
         self.inner.flush_peers();
         self.inner.endpoint.shutdown();
+        self.inner.relay.shutdown();
         // Let aborted tasks drop their references before the data directory is released.
         tokio::task::yield_now().await;
         self.inner.lock.lock().expect("lock").take();

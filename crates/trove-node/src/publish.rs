@@ -198,6 +198,7 @@ impl Inner {
             items: manifest.items.len(),
         });
         crate::search_hooks::index_own(self, &share.share_id, &manifest);
+        self.on_published(&manifest);
         let me = self.clone();
         let m2 = manifest.clone();
         self.spawn(async move { me.announce(&head, &m2, &manifest_bytes).await });
@@ -213,8 +214,12 @@ impl Inner {
         })
     }
 
-    /// Bootstrap hints for links: this node's advertised addresses.
+    /// Bootstrap hints for links: this node's advertised addresses, or its relay's while it
+    /// is reachable only through one.
     pub(crate) fn link_hints(&self) -> Vec<String> {
+        if let Some(hints) = crate::relay::link_hints(self) {
+            return hints;
+        }
         self.advertised.iter().map(|a| format!("{}://{}", a.transport.as_str(), a.socket_addr())).collect()
     }
 
@@ -322,10 +327,14 @@ impl Inner {
     pub(crate) async fn announce_provider(self: &Arc<Self>, id: ContentId) {
         let providers = Providers {
             content_id: id,
+            // A relayed address keeps this node's key: dialers check it end to end.
             providers: self
-                .advertised
-                .iter()
-                .map(|a| trove_proto::wire::PeerAddr { pubkey_hint: None, ..a.clone() })
+                .reachable_addrs()
+                .into_iter()
+                .map(|a| match a.relay_via {
+                    Some(_) => a,
+                    None => trove_proto::wire::PeerAddr { pubkey_hint: None, ..a },
+                })
                 .collect(),
             updated_at: unix_now(),
         };

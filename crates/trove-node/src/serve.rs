@@ -23,6 +23,12 @@ pub struct NodeHandler {
 impl Handler for NodeHandler {
     fn handle(&self, peer: Arc<PeerInfo>, req: Envelope) -> ReplyFuture {
         let inner = self.inner.get().and_then(Weak::upgrade);
+        if let Some(inner) = &inner
+            && crate::relay::is_relay_request(req.msg_type)
+        {
+            // Relay requests may take their stream over (tunnels, virtual streams).
+            return Box::pin(crate::relay::reply(inner.clone(), peer, req));
+        }
         Box::pin(async move {
             let resp = match inner {
                 Some(inner) => inner.serve(&peer, req).await,
@@ -35,6 +41,7 @@ impl Handler for NodeHandler {
     fn on_peer(&self, peer: &Arc<PeerInfo>) {
         if let Some(inner) = self.inner.get().and_then(Weak::upgrade) {
             inner.learn_inbound(peer);
+            inner.relay.client.note_inbound();
             inner.emit(Event::PeerConnected {
                 node_id: peer.node_id.to_hex(),
                 addr: peer.addr.to_string(),
@@ -65,21 +72,11 @@ impl Inner {
             AnyRequest::FindNode(_) | AnyRequest::FindValue(_) | AnyRequest::Store(_) => self.serve_dht(peer, &req, r),
             AnyRequest::GetManifest(g) => self.serve_manifest(&req, &g.manifest_id).await,
             AnyRequest::GetManifestPage(g) => self.serve_manifest_page(&req, &g).await,
-            AnyRequest::ListPublicShares(l) => self.serve_public_shares(&req, l.max_entries).await,
-            AnyRequest::GetCommunityStatus(g) => {
-                if g.community_share_pubkey.share_id() != g.community_share_id {
-                    return err(&req, "community share_id does not match share_pubkey");
-                }
-                let joined = self.db.community(&g.community_share_id).ok().flatten();
-                let status = CommunityStatus {
-                    community_share_id: g.community_share_id,
-                    joined: joined.is_some(),
-                    membership_proof: joined.as_ref().and_then(|c| c.membership_token.clone()),
-                    name: joined.and_then(|c| c.name),
-                };
-                ok(MsgType::COMMUNITY_STATUS, &req, &status)
-            }
-            AnyRequest::ListCommunityPublicShares(l) => self.serve_community_shares(&req, &l).await,
+            AnyRequest::ListPublicShares(l) => self.serve_public_shares(peer, &req, l.max_entries).await,
+            AnyRequest::GetCommunityStatus(g) => self.serve_community_status(&req, &g),
+            AnyRequest::ListCommunityPublicShares(l) => self.serve_community_shares(peer, &req, &l).await,
+            AnyRequest::GetCommunityRecords(g) => self.serve_community_records(peer, &req, g).await,
+            AnyRequest::PutCommunityRecords(p) => self.serve_put_community_records(peer, &req, p).await,
             AnyRequest::PexRequest(p) => {
                 let n = (p.max_peers as usize).min(64);
                 let peers: Vec<PeerAddr> = self
@@ -131,10 +128,17 @@ impl Inner {
                 let heads = Heads { heads: heads.iter().map(cbor::to_vec).collect() };
                 ok(MsgType::HEADS, &req, &heads)
             }
-            AnyRequest::RelayListRequest(_) => ok(MsgType::RELAY_LIST_RESPONSE, &req, &RelayListResponse::default()),
-            AnyRequest::RelayRegister(_) | AnyRequest::RelayConnect(_) | AnyRequest::RelayStream(_) => {
-                err(&req, "this node does not offer relaying")
+            AnyRequest::RelayListRequest(_) => {
+                let list = RelayListResponse { announcements: self.relay.known.list(16) };
+                ok(MsgType::RELAY_LIST_RESPONSE, &req, &list)
             }
+            // Answered by the relay module (the handler routes them there).
+            AnyRequest::RelayRegister(_)
+            | AnyRequest::RelayConnect(_)
+            | AnyRequest::RelayStream(_)
+            | AnyRequest::RelayOpen(_)
+            | AnyRequest::RelayIncoming(_)
+            | AnyRequest::RelayAccept(_) => err(&req, "this node does not offer relaying"),
         }
     }
 
@@ -201,38 +205,24 @@ impl Inner {
             .unwrap_or_default()
     }
 
-    async fn serve_public_shares(&self, req: &Envelope, max: u16) -> Envelope {
+    async fn serve_public_shares(&self, peer: &PeerInfo, req: &Envelope, max: u16) -> Envelope {
+        // Public shares are listed on the LAN; beyond it only to community members (406).
+        if !crate::community::visibility::is_lan(peer.addr.ip()) {
+            return ok(MsgType::PUBLIC_SHARE_LIST, req, &PublicShareList::default());
+        }
         let shares = self.public_summaries(None, max as usize).await;
         ok(MsgType::PUBLIC_SHARE_LIST, req, &PublicShareList { shares })
     }
 
-    async fn serve_community_shares(&self, req: &Envelope, l: &ListCommunityPublicShares) -> Envelope {
-        if l.community_share_pubkey.share_id() != l.community_share_id {
-            return err(req, "community share_id does not match share_pubkey");
-        }
-        let joined = self.db.community(&l.community_share_id).ok().flatten().is_some();
-        let shares = if joined {
-            self.public_summaries(Some(l.community_share_id), l.max_entries as usize).await
-        } else {
-            Vec::new()
-        };
-        ok(
-            MsgType::COMMUNITY_PUBLIC_SHARE_LIST,
-            req,
-            &CommunityPublicShareList { community_share_id: l.community_share_id, shares },
-        )
-    }
-
     async fn serve_chunk(self: &Arc<Self>, req: &Envelope, g: GetChunk) -> Envelope {
         let me = self.clone();
-        let r = tokio::task::spawn_blocking(move || me.content.read_chunk(&g.content_id, g.chunk_index)).await;
+        let r = tokio::task::spawn_blocking(move || me.content.chunk_payload(&g.content_id, g.chunk_index)).await;
         match r {
-            Ok(Ok(bytes)) => {
+            Ok(Ok(payload)) => {
                 if let Some(t) = &self.upload_throttle {
-                    t.take(bytes.len()).await;
+                    t.take(payload.len()).await;
                 }
-                let data = ChunkData { content_id: g.content_id, chunk_index: g.chunk_index, bytes: bytes.into() };
-                ok(MsgType::CHUNK_DATA, req, &data)
+                Envelope::response(MsgType::CHUNK_DATA, req.req_id, payload)
             }
             Ok(Err(ServeError::Withdrawn(why))) => {
                 for w in why {

@@ -132,7 +132,10 @@ impl Inner {
                 }
             }
         };
-        if report.error.is_none() && !report.updated {
+        // Nothing new: write only to clear an old error or to refresh an hour-old sync time,
+        // so an idle node does not write to disk every sync interval.
+        let stale = sub.last_sync_at.is_none_or(|t| unix_now().saturating_sub(t) >= 3600);
+        if report.error.is_none() && !report.updated && (sub.last_error.is_some() || stale) {
             let _ = self.db.record_sync(&id, &SyncOutcome::UpToDate);
         }
         report
@@ -211,6 +214,18 @@ impl Inner {
         head: ShareHead,
         peers: &[PeerAddr],
     ) -> Result<SyncReport> {
+        // One application per share at a time; a head another task applied meanwhile is not
+        // fetched and reported again.
+        let lock = self.apply_locks.lock().expect("apply locks").entry(sub.share_id).or_default().clone();
+        let _g = lock.lock().await;
+        if let Some(now) = self.db.subscription(&sub.share_id)?
+            && now.current_seq.is_some_and(|c| c >= head.latest_seq)
+        {
+            // Applied by another task meanwhile: still news to this caller.
+            let mut r = self.report_current(&now);
+            r.updated = now.current_seq > sub.current_seq;
+            return Ok(r);
+        }
         if let Some(k) = sub.share_pubkey.or(head.share_pubkey.filter(|k| k.share_id() == head.share_id)) {
             head.verify(&k)?;
         }

@@ -107,5 +107,105 @@ fn main() {
         out["payloads"].as_array_mut().unwrap().push(serde_json::json!({"name": name, "type": t, "payload": h(&p)}));
     }
     let _ = PubKey([0; 32]);
+    // End-to-end relaying (docs/PROTOCOL.md §7).
+    let relay_e2e: Vec<(&str, u16, Vec<u8>)> = vec![
+        (
+            "relay_open",
+            4020,
+            cbor::to_vec(&RelayOpen { relay_slot_id: 77, kind: RelayKind::Content, target: Some(client.public()) }),
+        ),
+        ("relay_opened", 4021, cbor::to_vec(&RelayOpened { relay_slot_id: 77, kind: RelayKind::Control })),
+        (
+            "relay_incoming",
+            4022,
+            cbor::to_vec(&RelayIncoming { token: [0x3c; 16], kind: RelayKind::Content, dialer: client.public() }),
+        ),
+        ("relay_accept", 4023, cbor::to_vec(&RelayAccept { token: [0x3c; 16] })),
+    ];
+    let relayed = PeerAddr::new("0.0.0.0:0".parse().unwrap(), Transport::Tcp).with_hint(client.public()).via(
+        PeerAddr::new("203.0.113.9:7001".parse().unwrap(), Transport::Tcp).with_hint(PubKey([0x01; 32])),
+        0x0123_4567_89ab_cdef,
+    );
+    out["relay_e2e"] = serde_json::json!({
+        "payloads": relay_e2e.iter().map(|(n, t, p)| serde_json::json!({"name": n, "type": t, "payload": h(p)})).collect::<Vec<_>>(),
+        "firewalled_node_address": {"cbor": h(&cbor::to_vec(&relayed)), "dedup_key": relayed.dedup_key()},
+    });
+    out["community"] = community_vectors();
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// Community records and messages (docs/PROTOCOL.md §6).
+fn community_vectors() -> serde_json::Value {
+    let community = Keypair::from_seed([0x77; 32]);
+    let member = Keypair::from_seed([0x88; 32]);
+    let share = Keypair::from_seed(core::array::from_fn(|i| i as u8));
+    let token = CommunityMembershipToken::issue(&community, member.public(), 1_700_000_000, 1_800_000_000);
+    let token_cbor = cbor::to_vec(&token);
+    let addr = PeerAddr::new("203.0.113.9:7001".parse().unwrap(), Transport::Tcp).with_hint(member.public());
+    let cid = community.share_id();
+    let live =
+        MemberRecord::sign(&member, cid, 7, 1_700_000_000, 1_700_604_800, false, vec![addr], Some(token_cbor.clone()));
+    let tomb = MemberRecord::sign(&member, cid, 8, 1_700_000_100, 1_700_604_900, true, vec![], None);
+    let rec = ShareRecord::sign(
+        &share,
+        cid,
+        7,
+        ManifestId::from_hex("a90a613c6ddd02449ad7548dc02e2a42f35810251cf5bca482aad4f3eda66f2b").unwrap(),
+        1_700_000_010,
+        1_700_604_810,
+        false,
+        Some("Conformance Catalog"),
+        Some("fixed vectors"),
+        Some(member.public()),
+    );
+    let secret = [0x42u8; 32];
+    let cur = RecordCursor { kinds: 3, after_rev: 1000 }.seal(&secret, &cid);
+    let next = RecordCursor { kinds: 3, after_rev: 1002 }.seal(&secret, &cid);
+    let payloads: Vec<(&str, u16, Vec<u8>)> = vec![
+        (
+            "get_community_records",
+            4030,
+            cbor::to_vec(&GetCommunityRecords {
+                community: cid,
+                community_pubkey: community.public(),
+                kinds: 3,
+                cursor: Some(cur.clone()),
+                limit: 1024,
+                token: Some(token_cbor.clone()),
+            }),
+        ),
+        (
+            "community_records",
+            4031,
+            cbor::to_vec(&CommunityRecords {
+                community: cid,
+                members: vec![live.clone()],
+                shares: vec![rec.clone()],
+                next: next.clone(),
+                more: false,
+            }),
+        ),
+        (
+            "put_community_records",
+            4032,
+            cbor::to_vec(&PutCommunityRecords {
+                community: cid,
+                community_pubkey: community.public(),
+                members: vec![tomb.clone()],
+                shares: vec![],
+                token: None,
+            }),
+        ),
+        ("community_records_accepted", 4033, cbor::to_vec(&CommunityRecordsAccepted { accepted: 1, rejected: 0 })),
+    ];
+    serde_json::json!({
+        "community_seed": h(&[0x77; 32]), "community_id": h(&cid.0), "member_seed": h(&[0x88; 32]),
+        "member_pubkey": h(&member.public().0), "share_seed": h(&share.seed()),
+        "token": h(&token_cbor),
+        "member_record": {"signing_bytes": h(&live.signing_bytes()), "cbor": h(&cbor::to_vec(&live))},
+        "member_tombstone": {"signing_bytes": h(&tomb.signing_bytes()), "cbor": h(&cbor::to_vec(&tomb))},
+        "share_record": {"signing_bytes": h(&rec.signing_bytes()), "cbor": h(&cbor::to_vec(&rec))},
+        "cursor": {"secret": h(&secret), "kinds": 3, "after_rev": 1000, "sealed": h(&cur), "next_after_rev": 1002, "next_sealed": h(&next)},
+        "payloads": payloads.iter().map(|(n, t, p)| serde_json::json!({"name": n, "type": t, "payload": h(p)})).collect::<Vec<_>>(),
+    })
 }

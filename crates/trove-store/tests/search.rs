@@ -119,6 +119,10 @@ fn ranking_exact_then_prefix_then_name_then_tag_then_path() {
     assert_eq!(r.hits[3].tags, ["ubuntu", "notes"]);
     assert_eq!(r.hits[5].path.as_deref(), Some("ubuntu/docs/readme.txt"));
 
+    // Titles and descriptions match whole words only, not a prefix being typed.
+    assert!(!text(&index, "ubun").contains(&"kernel.txt".to_string()));
+    assert_eq!(text(&index, "ubun").len(), 5);
+
     // The exact tier also applies with the extension, and to multi-word names.
     assert_eq!(text(&index, "ubuntu server")[0], "Ubuntu Server.iso");
     assert_eq!(text(&index, "ubuntu server iso")[0], "Ubuntu Server.iso");
@@ -142,6 +146,38 @@ fn share_weight_multiplies_scores() {
     assert!(!index.set_share_options(&sid(9), Trust::Normal, 1.0).unwrap());
     assert!(matches!(index.set_share_options(&sid(2), Trust::Normal, f32::NAN), Err(StoreError::Invalid(_))));
     assert!(matches!(index.set_share_options(&sid(2), Trust::Normal, 1001.0), Err(StoreError::Invalid(_))));
+}
+
+#[test]
+fn names_starting_with_the_query_do_not_hide_heavier_shares() {
+    // Enough matches (over 4096) for names starting with the query to be ranked first.
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    let files: Vec<String> = (0..5000).map(|i| format!("jazz {i:04}.flac")).collect();
+    let items: Vec<It<'_>> = files.iter().map(|n| it(n)).collect();
+    index.index_share(&meta(1), &manifest(sid(1), 1, &items)).unwrap();
+    let heavy = ShareMeta { weight: 100.0, ..meta(2) };
+    index.index_share(&heavy, &manifest(sid(2), 1, &[It { tags: &["jazz"], ..it("x.flac") }])).unwrap();
+    index.index_share(&meta(3), &manifest(sid(3), 1, &[It { tags: &["jazz"], ..it("y.flac") }])).unwrap();
+    for text in ["jazz", "ja", "jazz "] {
+        let r = find(&index, SearchQuery { limit: 10, ..SearchQuery::text(text) });
+        assert_eq!(r.total, 5002, "{text:?}");
+        assert_eq!(r.hits[0].name, "x.flac", "{text:?}: a tag match × 100 beats names starting with it");
+        assert_eq!(names(&r)[1..], names_of(&files[..9]));
+    }
+    // Without the heavy share, the page comes from names starting with the query alone, and
+    // the rest are still counted.
+    index.remove_share(&sid(2)).unwrap();
+    let r = find(&index, SearchQuery { limit: 10, ..SearchQuery::text("jaz") });
+    assert_eq!((r.total, names(&r)), (5001, names_of(&files[..10])));
+    let next = find(&index, SearchQuery { limit: 10, cursor: r.next_cursor, ..SearchQuery::text("jaz") });
+    assert_eq!((next.total, names(&next)), (5001, names_of(&files[10..20])));
+    let tail = find(&index, SearchQuery { limit: 1, ..SearchQuery::text("jazz flac") });
+    assert_eq!(tail.total, 5001);
+}
+
+fn names_of(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -381,8 +417,20 @@ fn pages_concatenate_to_the_full_ordered_result() {
     }
     let counted = find(&index, SearchQuery { limit: 0, ..SearchQuery::text("track") });
     assert!(counted.hits.is_empty() && counted.next_cursor.is_none() && counted.total > 0);
-    let capped = find(&index, SearchQuery { limit: 5000, ..SearchQuery::default() });
-    assert_eq!(capped.hits.len(), 162.min(1000));
+}
+
+#[test]
+fn page_size_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path());
+    let files: Vec<String> = (0..1001).map(|i| format!("file {i:04}.bin")).collect();
+    let items: Vec<It<'_>> = files.iter().map(|n| it(n)).collect();
+    index.index_share(&meta(1), &manifest(sid(1), 1, &items)).unwrap();
+    let capped = find(&index, SearchQuery { limit: 5000, ..SearchQuery::text("file") });
+    assert_eq!((capped.total, capped.hits.len()), (1001, 1000));
+    let rest = find(&index, SearchQuery { limit: 5000, cursor: capped.next_cursor, ..SearchQuery::text("file") });
+    assert_eq!(names(&rest), ["file 1000.bin"]);
+    assert!(rest.next_cursor.is_none());
 }
 
 #[test]
@@ -522,18 +570,20 @@ fn damaged_index_directories_are_recovered() {
 
     // Garbage meta.json.
     assert_recovers(&dir, |d| std::fs::write(d.join("meta.json"), b"\x00\xffnot json").unwrap());
-    // A segment file with flipped bytes (caught by its checksum).
+    // Segment files with a flipped byte (caught by their checksums).
     assert_recovers(&dir, |d| {
-        let victim = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "idx" || e == "term" || e == "store"))
-            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-            .expect("a segment file");
-        let mut bytes = std::fs::read(&victim).unwrap();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0xff;
-        std::fs::write(&victim, bytes).unwrap();
+        let mut flipped = 0;
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|e| e == "term" || e == "store") {
+                let mut bytes = std::fs::read(&p).unwrap();
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0xff;
+                std::fs::write(&p, bytes).unwrap();
+                flipped += 1;
+            }
+        }
+        assert!(flipped > 0);
     });
     // A missing segment file.
     assert_recovers(&dir, |d| {

@@ -100,10 +100,16 @@ impl Daemon {
     /// Starts `trove serve` on `dir` (API on an ephemeral loopback port) and waits until its
     /// API answers with its pid.
     pub fn start(dir: &Path, rt: &tokio::runtime::Runtime) -> Daemon {
+        Self::start_with_env(dir, rt, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(dir: &Path, rt: &tokio::runtime::Runtime, envs: &[(&str, &str)]) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.with_extension("serve.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = trove(dir)
+            .envs(envs.iter().copied())
             .args(["serve", "--api", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use trove_proto::wire::{Item, Manifest, PeerAddr};
 use trove_proto::{ContentId, ShareId};
-use trove_store::db::{DownloadState, NewDownload, Subscription, Trust};
+use trove_store::db::{Download, DownloadState, NewDownload, Subscription, Trust};
 use trove_store::files::{PathPlanner, prepare_target};
 
 /// What to download.
@@ -62,6 +62,14 @@ impl GetReport {
     pub fn ok(&self) -> bool {
         self.files.iter().all(|f| f.status != "failed")
     }
+}
+
+/// A planned `get`: downloads to run and files already settled.
+pub(crate) struct Plan {
+    pub share_id: ShareId,
+    pub peers: Arc<Vec<PeerAddr>>,
+    pub jobs: Vec<(String, Download)>,
+    pub settled: Vec<FileReport>,
 }
 
 /// The full path of an item inside its share.
@@ -158,9 +166,46 @@ impl Inner {
 
     async fn get(self: &Arc<Self>, req: GetRequest) -> Result<GetReport> {
         let started = Instant::now();
-        let (manifest, mut peers) = self.resolve_manifest(&req.share).await?;
-        peers.extend(self.peers.from_source(trove_store::db::PeerSource::Lan).into_iter().map(|k| k.dial_addr()));
-        peers.extend(self.bootstrap.iter().cloned());
+        let plan = self.plan_get(&req).await?;
+        let parallel = self.cfg.parallel_files.max(1);
+        let me = self.clone();
+        let peers = plan.peers.clone();
+        let overwrite = req.overwrite;
+        let results: Vec<FileReport> = futures::stream::iter(plan.jobs)
+            .map(|(path, dl)| {
+                let me = me.clone();
+                let peers = peers.clone();
+                async move { me.run_download(path, dl, &peers, overwrite).await }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let bytes = results.iter().filter(|r| r.status == "downloaded").map(|r| r.size - r.resumed_bytes).sum();
+        let mut reports = plan.settled;
+        reports.extend(results);
+        reports.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(GetReport { share_id: plan.share_id, files: reports, bytes, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    /// Peers to ask for a share's files: its link hints, LAN peers and bootstrap peers.
+    pub(crate) async fn share_peers(&self, share: Option<ShareId>, mut hints: Vec<PeerAddr>) -> Vec<PeerAddr> {
+        if let Some(s) = share
+            && let Ok(Some(sub)) = self.db.subscription(&s)
+        {
+            hints.extend(crate::node::resolve_bootstrap(&sub.bootstrap).await);
+        }
+        hints.extend(self.peers.from_source(trove_store::db::PeerSource::Lan).into_iter().map(|k| k.dial_addr()));
+        hints.extend(self.bootstrap.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        hints.retain(|p| seen.insert(p.dedup_key()));
+        hints
+    }
+
+    /// Resolves the manifest, selects the items, plans safe targets, settles files already
+    /// present or refused, and creates (or finds, to resume) a download row for the rest.
+    pub(crate) async fn plan_get(self: &Arc<Self>, req: &GetRequest) -> Result<Plan> {
+        let (manifest, hints) = self.resolve_manifest(&req.share).await?;
+        let peers = self.share_peers(Some(manifest.share_id), hints).await;
         let items = select(&manifest, &req.paths)?;
         std::fs::create_dir_all(&req.out_dir).map_err(NodeError::io(format!("creating {}", req.out_dir.display())))?;
         let root =
@@ -222,47 +267,40 @@ impl Inner {
             };
             jobs.push((path, dl));
         }
-        let parallel = self.cfg.parallel_files.max(1);
-        let me = self.clone();
-        let peers = Arc::new(peers);
-        let results: Vec<FileReport> = futures::stream::iter(jobs)
-            .map(|(path, dl)| {
-                let me = me.clone();
-                let peers = peers.clone();
-                let overwrite = req.overwrite;
-                async move {
-                    match me.download_file(&dl, &peers, overwrite).await {
-                        Ok(o) => FileReport {
-                            path,
-                            target: dl.target_path.clone(),
-                            size: dl.size,
-                            status: "downloaded".into(),
-                            error: None,
-                            resumed_bytes: o.resumed_bytes,
-                            peers: o.peers_used,
-                        },
-                        Err(e) => {
-                            let text = e.to_string();
-                            if !matches!(e, NodeError::Store(trove_store::StoreError::DiskFull(_))) {
-                                let _ = me.db.set_download_state(dl.id, DownloadState::Failed, Some(&text));
-                            }
-                            me.emit(Event::DownloadFailed {
-                                download_id: dl.id.0,
-                                path: dl.target_path.display().to_string(),
-                                error: text.clone(),
-                            });
-                            failed(&path, dl.target_path.clone(), dl.size, text)
-                        }
-                    }
+        Ok(Plan { share_id: manifest.share_id, peers: Arc::new(peers), jobs, settled: reports })
+    }
+
+    /// Runs one planned download to the end and reports it (state and events included).
+    pub(crate) async fn run_download(
+        self: &Arc<Self>,
+        path: String,
+        dl: Download,
+        peers: &[PeerAddr],
+        overwrite: bool,
+    ) -> FileReport {
+        match self.download_file(&dl, peers, overwrite).await {
+            Ok(o) => FileReport {
+                path,
+                target: dl.target_path.clone(),
+                size: dl.size,
+                status: "downloaded".into(),
+                error: None,
+                resumed_bytes: o.resumed_bytes,
+                peers: o.peers_used,
+            },
+            Err(e) => {
+                let text = e.to_string();
+                if !matches!(e, NodeError::Store(trove_store::StoreError::DiskFull(_))) {
+                    let _ = self.db.set_download_state(dl.id, DownloadState::Failed, Some(&text));
                 }
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-        let bytes = results.iter().filter(|r| r.status == "downloaded").map(|r| r.size - r.resumed_bytes).sum();
-        reports.extend(results);
-        reports.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(GetReport { share_id: manifest.share_id, files: reports, bytes, seconds: started.elapsed().as_secs_f64() })
+                self.emit(Event::DownloadFailed {
+                    download_id: dl.id.0,
+                    path: dl.target_path.display().to_string(),
+                    error: text.clone(),
+                });
+                failed(&path, dl.target_path.clone(), dl.size, text)
+            }
+        }
     }
 
     fn create_download(

@@ -4,5 +4,6 @@
 
 pub mod fetch;
 pub mod get;
+pub mod manager;
 pub mod runtime;
 pub mod swarm;

@@ -59,8 +59,10 @@ impl Inner {
             }
         }
         let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
+        let me = Some(self.key.public());
         let mut seen = HashSet::new();
-        out.retain(|p| p.relay_via.is_none() && !own.contains(&p.dedup_key()) && seen.insert(p.dedup_key()));
+        // Relayed providers are reached through their relay by the pool.
+        out.retain(|p| p.pubkey_hint != me && !own.contains(&p.dedup_key()) && seen.insert(p.dedup_key()));
         out
     }
 
@@ -130,8 +132,9 @@ impl Inner {
         // Start with the share's known peers at once; the DHT lookup for more providers runs
         // alongside and its results join the swarm when they arrive.
         let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
+        let me = Some(self.key.public());
         let mut providers: Vec<PeerAddr> =
-            share_peers.iter().filter(|p| p.relay_via.is_none() && !own.contains(&p.dedup_key())).cloned().collect();
+            share_peers.iter().filter(|p| p.pubkey_hint != me && !own.contains(&p.dedup_key())).cloned().collect();
         let mut discovery = Box::pin(self.providers_of(&dl.content_id, dl.share_id, share_peers));
         let mut discovered: Option<Vec<PeerAddr>> = None;
         let hashes = match self.db.download_chunk_hashes(dl.id)? {
@@ -177,7 +180,9 @@ impl Inner {
             for p in list {
                 // One address per node: the same node over its other transport adds nothing.
                 let pk = key_of(&p);
-                let same_node = |a: &PeerAddr| pk.is_some() && key_of(a) == pk;
+                // (A relayed address with another route is a new way in: the old route may be
+                // gone after the node moved to another relay.)
+                let same_node = |a: &PeerAddr| pk.is_some() && key_of(a) == pk && a.relay_via == p.relay_via;
                 if !addrs.iter().any(|a| a.dedup_key() == p.dedup_key() || same_node(a)) {
                     swarm.add_peer();
                     addrs.push(p);

@@ -2,6 +2,7 @@
 //! produces the v1 error texts for unknown and unsupported types (SCP2P-WIRE.md §3.3).
 
 use super::community::{GetCommunityStatus, ListCommunityPublicShares};
+use super::community_ext::{GetCommunityRecords, PutCommunityRecords};
 use super::dht_msgs::{FindNode, FindValue, Store};
 use super::ext::{GetChunkHashesPage, GetManifestPage, WatchHeads};
 use super::listing::ListPublicShares;
@@ -9,6 +10,7 @@ use super::msg_type::MsgType;
 use super::payload::Payload;
 use super::pex::{PexOffer, PexRequest};
 use super::relay::{RelayConnect, RelayListRequest, RelayRegister, RelayStream};
+use super::relay_ext::{RelayAccept, RelayIncoming, RelayOpen};
 use super::transfer::{GetChunk, GetChunkHashes, GetManifest, HaveContent};
 
 /// Any request a node serves.
@@ -36,6 +38,16 @@ pub enum AnyRequest {
     GetChunkHashesPage(GetChunkHashesPage),
     /// Extension (`head-push`).
     WatchHeads(WatchHeads),
+    /// Extension (`community`): read a community record stream.
+    GetCommunityRecords(GetCommunityRecords),
+    /// Extension (`community`): records pushed by a member.
+    PutCommunityRecords(PutCommunityRecords),
+    /// Extension (`relay-e2e`): a dialer asks a relay for a virtual stream.
+    RelayOpen(RelayOpen),
+    /// Extension (`relay-e2e`): a relay announces a virtual stream to a firewalled node.
+    RelayIncoming(RelayIncoming),
+    /// Extension (`relay-e2e`): a firewalled node claims a virtual stream.
+    RelayAccept(RelayAccept),
 }
 
 /// Why an incoming request cannot be served; the `Display` text is what goes back in the
@@ -61,6 +73,11 @@ impl AnyRequest {
             MsgType::GET_MANIFEST_PAGE if extensions => p(payload, AnyRequest::GetManifestPage),
             MsgType::GET_CHUNK_HASHES_PAGE if extensions => p(payload, AnyRequest::GetChunkHashesPage),
             MsgType::WATCH_HEADS if extensions => p(payload, AnyRequest::WatchHeads),
+            MsgType::GET_COMMUNITY_RECORDS if extensions => p(payload, AnyRequest::GetCommunityRecords),
+            MsgType::PUT_COMMUNITY_RECORDS if extensions => p(payload, AnyRequest::PutCommunityRecords),
+            MsgType::RELAY_OPEN if extensions => p(payload, AnyRequest::RelayOpen),
+            MsgType::RELAY_INCOMING if extensions => p(payload, AnyRequest::RelayIncoming),
+            MsgType::RELAY_ACCEPT if extensions => p(payload, AnyRequest::RelayAccept),
             _ => AnyRequest::decode(t, payload),
         }
     }
@@ -114,6 +131,11 @@ impl AnyRequest {
             AnyRequest::GetManifestPage(_) => MsgType::GET_MANIFEST_PAGE,
             AnyRequest::GetChunkHashesPage(_) => MsgType::GET_CHUNK_HASHES_PAGE,
             AnyRequest::WatchHeads(_) => MsgType::WATCH_HEADS,
+            AnyRequest::GetCommunityRecords(_) => MsgType::GET_COMMUNITY_RECORDS,
+            AnyRequest::PutCommunityRecords(_) => MsgType::PUT_COMMUNITY_RECORDS,
+            AnyRequest::RelayOpen(_) => MsgType::RELAY_OPEN,
+            AnyRequest::RelayIncoming(_) => MsgType::RELAY_INCOMING,
+            AnyRequest::RelayAccept(_) => MsgType::RELAY_ACCEPT,
         }
     }
 }

@@ -98,6 +98,27 @@ impl Envelope {
             + self.payload.len()
     }
 
+    /// Everything of the frame before the payload bytes: the 4-byte big-endian length and
+    /// the envelope CBOR up to and including the payload's byte-string header. The frame is
+    /// this followed by `payload`, so a writer can send the payload without copying it.
+    pub fn frame_head(&self) -> Vec<u8> {
+        let len = self.encoded_len();
+        let mut buf = Vec::with_capacity(48);
+        buf.extend_from_slice(&(len as u32).to_be_bytes());
+        let mut e = minicbor::Encoder::new(&mut buf);
+        (|| -> EncResult<&mut Vec<u8>> {
+            e.map(4)?;
+            e.str("type")?.u16(self.msg_type.0)?;
+            e.str("req_id")?.u32(self.req_id)?;
+            e.str("flags")?.u16(self.flags)?;
+            e.str("payload")?.bytes_len(self.payload.len() as u64)?;
+            Ok(())
+        })()
+        .expect("encoding into a Vec cannot fail");
+        debug_assert_eq!(buf.len() + self.payload.len(), 4 + len);
+        buf
+    }
+
     /// The whole frame: 4-byte big-endian length followed by the CBOR, in one buffer.
     pub fn to_frame(&self) -> Vec<u8> {
         let len = self.encoded_len();
@@ -177,5 +198,20 @@ impl<'b, C> Decode<'b, C> for Envelope {
             PayloadRef::Owned(v) => Bytes::from(v),
         };
         Ok(Envelope { msg_type, req_id, flags, payload })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_head_plus_payload_is_the_frame() {
+        for len in [0usize, 5, 23, 24, 255, 256, 65_535, 65_536, 262_200] {
+            let e = Envelope::response(MsgType::CHUNK_DATA, 0xdead_beef, vec![7u8; len]);
+            let mut joined = e.frame_head();
+            joined.extend_from_slice(&e.payload);
+            assert_eq!(joined, e.to_frame(), "payload of {len} bytes");
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod any_request;
 pub mod blocklist;
 pub mod capabilities;
 pub mod community;
+pub mod community_ext;
 pub mod dht_msgs;
 pub mod envelope;
 pub mod ext;
@@ -18,6 +19,7 @@ pub mod peer_addr;
 pub mod pex;
 pub mod providers;
 pub mod relay;
+pub mod relay_ext;
 pub mod share_head;
 pub mod transfer;
 
@@ -27,6 +29,10 @@ pub use capabilities::Capabilities;
 pub use community::{
     CommunityMembers, CommunityMembershipToken, CommunityPublicShareList, CommunityStatus, GetCommunityStatus,
     ListCommunityPublicShares,
+};
+pub use community_ext::{
+    CommunityRecords, CommunityRecordsAccepted, GetCommunityRecords, MemberRecord, PutCommunityRecords, RecordCursor,
+    ShareRecord,
 };
 pub use dht_msgs::{FindNode, FindNodeResult, FindValue, FindValueResult, Store};
 pub use envelope::{Envelope, FLAG_ERROR, FLAG_RESPONSE};
@@ -44,5 +50,6 @@ pub use relay::{
     BandwidthClass, RelayAnnouncement, RelayCapacity, RelayConnect, RelayKind, RelayListRequest, RelayListResponse,
     RelayRegister, RelayRegistered, RelayStream,
 };
+pub use relay_ext::{RelayAccept, RelayIncoming, RelayOpen, RelayOpened};
 pub use share_head::ShareHead;
 pub use transfer::{ChunkData, ChunkHashList, GetChunk, GetChunkHashes, GetManifest, HaveContent, ManifestData};

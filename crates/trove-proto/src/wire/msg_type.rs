@@ -58,6 +58,14 @@ impl MsgType {
     pub const CHUNK_HASHES_PAGE: MsgType = MsgType(4003);
     pub const WATCH_HEADS: MsgType = MsgType(4010);
     pub const HEADS: MsgType = MsgType(4011);
+    pub const GET_COMMUNITY_RECORDS: MsgType = MsgType(4030);
+    pub const COMMUNITY_RECORDS: MsgType = MsgType(4031);
+    pub const PUT_COMMUNITY_RECORDS: MsgType = MsgType(4032);
+    pub const COMMUNITY_RECORDS_ACCEPTED: MsgType = MsgType(4033);
+    pub const RELAY_OPEN: MsgType = MsgType(4020);
+    pub const RELAY_OPENED: MsgType = MsgType(4021);
+    pub const RELAY_INCOMING: MsgType = MsgType(4022);
+    pub const RELAY_ACCEPT: MsgType = MsgType(4023);
 
     /// Every extension type code with its name.
     pub const EXTENSIONS: &'static [(MsgType, &'static str)] = &[
@@ -67,6 +75,14 @@ impl MsgType {
         (MsgType::CHUNK_HASHES_PAGE, "CHUNK_HASHES_PAGE"),
         (MsgType::WATCH_HEADS, "WATCH_HEADS"),
         (MsgType::HEADS, "HEADS"),
+        (MsgType::GET_COMMUNITY_RECORDS, "GET_COMMUNITY_RECORDS"),
+        (MsgType::COMMUNITY_RECORDS, "COMMUNITY_RECORDS"),
+        (MsgType::PUT_COMMUNITY_RECORDS, "PUT_COMMUNITY_RECORDS"),
+        (MsgType::COMMUNITY_RECORDS_ACCEPTED, "COMMUNITY_RECORDS_ACCEPTED"),
+        (MsgType::RELAY_OPEN, "RELAY_OPEN"),
+        (MsgType::RELAY_OPENED, "RELAY_OPENED"),
+        (MsgType::RELAY_INCOMING, "RELAY_INCOMING"),
+        (MsgType::RELAY_ACCEPT, "RELAY_ACCEPT"),
     ];
 
     /// The name of an extension type.

@@ -68,13 +68,24 @@ impl PeerAddr {
         self
     }
 
-    /// The reference's de-duplication key `ip:port:Transport`.
+    /// The reference's de-duplication key `ip:port:Transport`. A relayed address adds its
+    /// route (` via <relay key>#<slot>`): firewalled nodes often share an unroutable
+    /// `ip:port`, and only the route tells them apart.
     pub fn dedup_key(&self) -> String {
         let t = match self.transport {
             Transport::Tcp => "Tcp",
             Transport::Quic => "Quic",
         };
-        format!("{}:{t}", self.socket_addr())
+        match &self.relay_via {
+            None => format!("{}:{t}", self.socket_addr()),
+            Some(r) => format!("{}:{t} via {}#{}", self.socket_addr(), r.relay_addr.dedup_key(), r.slot_id),
+        }
+    }
+
+    /// This address reached through the tunnel at `slot_id` on `relay`.
+    pub fn via(mut self, relay: PeerAddr, slot_id: u64) -> Self {
+        self.relay_via = Some(Box::new(RelayRoute { relay_addr: relay, slot_id }));
+        self
     }
 
     /// Parses a bootstrap string: `quic://IP:PORT`, `tcp://IP:PORT` or bare `IP:PORT` (TCP),

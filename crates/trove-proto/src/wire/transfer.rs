@@ -188,6 +188,25 @@ impl<C> Encode<C> for ChunkData {
     }
 }
 
+impl ChunkData {
+    /// The CHUNK_DATA payload up to the chunk bytes (`{0: content_id, 1: index, 2: bstr
+    /// header}`): append exactly `len` bytes to get the whole payload, with no copy of the
+    /// chunk through an intermediate buffer.
+    pub fn payload_head(content_id: &ContentId, chunk_index: u32, len: usize) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(48 + len);
+        let mut e = Encoder::new(&mut buf);
+        (|| -> EncResult<&mut Vec<u8>> {
+            e.map(3)?.u8(0)?;
+            content_id.encode_bstr(&mut e)?;
+            e.u8(1)?.u32(chunk_index)?;
+            e.u8(2)?.bytes_len(len as u64)?;
+            Ok(())
+        })()
+        .expect("encoding into a Vec cannot fail");
+        buf
+    }
+}
+
 /// Decodes CHUNK_DATA, returning where the chunk bytes sit in the decoder's input.
 fn decode_chunk_data(d: &mut Decoder<'_>) -> Result<(ContentId, u32, std::ops::Range<usize>), DecodeError> {
     const W: &str = "CHUNK_DATA";
@@ -284,5 +303,20 @@ impl<'b, C> Decode<'b, C> for ChunkHashList {
             Ok(())
         })?;
         Ok(ChunkHashList { content_id, hashes: hashes.ok_or_else(|| cbor::missing("CHUNK_HASH_LIST", "1 (hashes)"))? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_head_plus_bytes_is_the_payload() {
+        for len in [0usize, 1, 23, 24, 255, 256, 65_536, 262_144] {
+            let d = ChunkData { content_id: ContentId([3; 32]), chunk_index: 70_000, bytes: vec![9u8; len].into() };
+            let mut p = ChunkData::payload_head(&d.content_id, d.chunk_index, len);
+            p.extend_from_slice(&d.bytes);
+            assert_eq!(p, d.to_payload(), "{len}");
+        }
     }
 }

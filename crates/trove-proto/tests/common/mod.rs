@@ -432,6 +432,11 @@ pub fn encode_request(r: &trove_proto::wire::AnyRequest) -> Vec<u8> {
         A::GetManifestPage(v) => v.to_payload(),
         A::GetChunkHashesPage(v) => v.to_payload(),
         A::WatchHeads(v) => v.to_payload(),
+        A::GetCommunityRecords(v) => v.to_payload(),
+        A::PutCommunityRecords(v) => v.to_payload(),
+        A::RelayOpen(v) => v.to_payload(),
+        A::RelayIncoming(v) => v.to_payload(),
+        A::RelayAccept(v) => v.to_payload(),
     }
 }
 
@@ -558,6 +563,16 @@ pub fn all_decoders(round_trip: bool) -> Vec<(String, Decoder)> {
         ("ChunkHashesPage".into(), cbor_decoder::<ChunkHashesPage>(round_trip, none)),
         ("WatchHeads".into(), cbor_decoder::<WatchHeads>(round_trip, none)),
         ("Heads".into(), cbor_decoder::<Heads>(round_trip, none)),
+        ("MemberRecord".into(), cbor_decoder::<MemberRecord>(round_trip, |r| drop(r.verify(Some(r.issued_at))))),
+        ("ShareRecord".into(), cbor_decoder::<ShareRecord>(round_trip, |r| drop(r.verify(Some(r.updated_at))))),
+        ("GetCommunityRecords".into(), cbor_decoder::<GetCommunityRecords>(round_trip, none)),
+        ("CommunityRecords".into(), cbor_decoder::<CommunityRecords>(round_trip, none)),
+        ("PutCommunityRecords".into(), cbor_decoder::<PutCommunityRecords>(round_trip, none)),
+        ("CommunityRecordsAccepted".into(), cbor_decoder::<CommunityRecordsAccepted>(round_trip, none)),
+        ("RelayOpen".into(), cbor_decoder::<RelayOpen>(round_trip, none)),
+        ("RelayOpened".into(), cbor_decoder::<RelayOpened>(round_trip, none)),
+        ("RelayIncoming".into(), cbor_decoder::<RelayIncoming>(round_trip, none)),
+        ("RelayAccept".into(), cbor_decoder::<RelayAccept>(round_trip, none)),
     ];
     let v1 = MsgType::ALL_V1.iter().map(|t| t.0);
     let ext = MsgType::EXTENSIONS.iter().map(|(t, _)| t.0);

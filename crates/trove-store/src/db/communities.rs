@@ -22,6 +22,9 @@ pub struct Community {
     pub joined_at: u64,
     /// The CBOR of a membership token issued to this node, if any.
     pub membership_token: Option<Vec<u8>>,
+    /// Strict mode: members must hold a membership token, checked against the
+    /// authenticated identity of whoever presents it.
+    pub strict: bool,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Community> {
@@ -31,6 +34,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Community> {
         name: r.get(2)?,
         joined_at: col_u64(r, 3)?,
         membership_token: r.get(4)?,
+        strict: r.get::<_, i64>(5)? != 0,
     })
 }
 
@@ -45,7 +49,7 @@ fn check_token(id: &ShareId, token: Option<&[u8]>) -> Result<()> {
     }
 }
 
-const COLS: &str = "share_id, pubkey, name, joined_at, membership_token";
+const COLS: &str = "share_id, pubkey, name, joined_at, membership_token, strict";
 
 impl Db {
     /// Joins a community, or updates its name and token when already joined (the join time
@@ -107,6 +111,21 @@ impl Db {
         })
     }
 
+    /// Switches strict mode of a joined community on or off.
+    pub fn set_community_strict(&self, share_id: &ShareId, strict: bool) -> Result<()> {
+        let what = format!("saving the mode of community {}", share_id.short());
+        self.write(&what, |tx| {
+            let n = tx
+                .prepare_cached("UPDATE communities SET strict = ?1 WHERE share_id = ?2")
+                .and_then(|mut s| s.execute(params![strict as i64, &share_id.0[..]]))
+                .ctx(|| what.clone())?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("community {} is not joined", share_id.short())));
+            }
+            Ok(())
+        })
+    }
+
     /// Leaves a community; `false` when it was not joined.
     pub fn leave_community(&self, share_id: &ShareId) -> Result<bool> {
         let what = format!("leaving community {}", share_id.short());
@@ -158,6 +177,9 @@ mod tests {
         assert_eq!((again.joined_at, again.name.as_deref()), (c.joined_at, Some("Club 2")));
         assert!(db.join_community(&id, &k.public(), Some("a\u{7}"), None).is_err());
         assert_eq!(db.communities().unwrap().len(), 1);
+        assert!(!again.strict);
+        db.set_community_strict(&id, true).unwrap();
+        assert!(db.community(&id).unwrap().unwrap().strict);
         assert!(db.leave_community(&id).unwrap());
         assert!(!db.leave_community(&id).unwrap());
         assert!(matches!(db.set_membership_token(&id, None), Err(StoreError::NotFound(_))));

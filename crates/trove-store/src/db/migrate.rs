@@ -23,10 +23,13 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "initial schema", sql: SCHEMA_V1 }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial schema", sql: SCHEMA_V1 },
+    Migration { version: 2, name: "community records", sql: SCHEMA_V2_COMMUNITY_RECORDS },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_V1: &str = r#"
 -- The key vault. A row exists exactly when a passphrase is set.
@@ -166,6 +169,42 @@ CREATE TABLE settings (
     value      TEXT    NOT NULL,
     updated_at INTEGER NOT NULL
 ) STRICT;
+"#;
+
+const SCHEMA_V2_COMMUNITY_RECORDS: &str = r#"
+-- Strict communities require membership tokens checked against session identities.
+ALTER TABLE communities ADD COLUMN strict INTEGER NOT NULL DEFAULT 0 CHECK (strict IN (0, 1));
+
+-- Signed member (kind 1) and share (kind 2) records of joined communities, newest per
+-- subject; rev orders changes (AUTOINCREMENT: never reused, so cursors stay valid).
+CREATE TABLE community_records (
+    rev         INTEGER PRIMARY KEY AUTOINCREMENT,
+    community   BLOB    NOT NULL CHECK (length(community) = 32),
+    kind        INTEGER NOT NULL CHECK (kind IN (1, 2)),
+    subject     BLOB    NOT NULL CHECK (length(subject) = 32),
+    seq         INTEGER NOT NULL,
+    stamp       INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    tombstone   INTEGER NOT NULL CHECK (tombstone IN (0, 1)),
+    publisher   BLOB,
+    record      BLOB    NOT NULL,
+    received_at INTEGER NOT NULL,
+    UNIQUE (community, kind, subject)
+) STRICT;
+CREATE INDEX community_records_stream ON community_records(community, rev);
+CREATE INDEX community_records_kind_stream ON community_records(community, kind, rev);
+CREATE INDEX community_records_expiry ON community_records(expires_at);
+CREATE INDEX community_records_publisher ON community_records(community, publisher) WHERE kind = 2;
+
+-- Where this node is in each peer's record stream.
+CREATE TABLE community_cursors (
+    community BLOB    NOT NULL,
+    peer      BLOB    NOT NULL,
+    kinds     INTEGER NOT NULL,
+    cursor    BLOB    NOT NULL,
+    synced_at INTEGER NOT NULL,
+    PRIMARY KEY (community, peer, kinds)
+) STRICT, WITHOUT ROWID;
 "#;
 
 /// Reads the schema version.

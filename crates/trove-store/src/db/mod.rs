@@ -10,6 +10,7 @@
 //! into one transaction. Every public method that writes commits before it returns.
 
 pub mod communities;
+pub mod community_records;
 pub mod content;
 pub mod downloads;
 pub mod heads;
@@ -26,6 +27,7 @@ mod sql;
 pub mod subscriptions;
 
 pub use communities::Community;
+pub use community_records::{NewRecord, PutOutcome, RecordCaps, RecordKind, RecordRow};
 pub use content::{ContentInfo, ContentPath, ContentSource, Origin};
 pub use downloads::{Download, DownloadId, DownloadState, NewDownload};
 pub use heads::{HeadUpdate, StoredHead};

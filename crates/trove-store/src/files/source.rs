@@ -92,6 +92,14 @@ impl ChunkSource {
     /// Reads chunk `index` after checking the file's stamp, and verifies it against its
     /// recorded hash before returning it.
     pub fn read_chunk(&self, index: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_chunk_into(index, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`ChunkSource::read_chunk`] appending to `out` (so a caller can read straight into a
+    /// message buffer after its header). On error `out` is left as it was.
+    pub fn read_chunk_into(&self, index: u64, out: &mut Vec<u8>) -> Result<()> {
         let len = chunk_len(self.stamp.size, index).ok_or_else(|| {
             StoreError::Invalid(format!(
                 "{}: chunk {index} is out of range ({} chunks)",
@@ -100,22 +108,29 @@ impl ChunkSource {
             ))
         })?;
         self.check_unchanged()?;
-        let mut buf = vec![0u8; len];
+        let start = out.len();
+        out.resize(start + len, 0);
         let offset = index * trove_proto::limits::CHUNK_SIZE as u64;
-        self.file.read_exact_at(&mut buf, offset).map_err(|e| {
+        let read = self.file.read_exact_at(&mut out[start..], offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 StoreError::Changed(format!("{} became shorter than recorded", self.path.display()))
             } else {
                 StoreError::io(format!("reading chunk {index} of {}", self.path.display()))(e)
             }
-        })?;
-        if chunk_hash(&buf) != self.chunk_hashes[index as usize] {
-            return Err(StoreError::Changed(format!(
-                "{}: chunk {index} no longer matches its hash (content edited)",
-                self.path.display()
-            )));
+        });
+        let verified = read.and_then(|()| {
+            if chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
+                return Err(StoreError::Changed(format!(
+                    "{}: chunk {index} no longer matches its hash (content edited)",
+                    self.path.display()
+                )));
+            }
+            Ok(())
+        });
+        if verified.is_err() {
+            out.truncate(start);
         }
-        Ok(buf)
+        verified
     }
 }
 

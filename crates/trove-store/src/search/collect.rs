@@ -1,16 +1,16 @@
-//! The collector: applies the filters tantivy does not (trust tiers and blocked shares through
-//! per-share weights, blocked contents, size bounds), turns tier scores into final scores
-//! (tier × share weight), counts every match, and keeps the best `keep` matches after the
-//! cursor in a total order: score descending, then name (sort key), content id, document key
-//! ascending. Columns other than the share number are read only for documents that can still
-//! make the page.
+//! The collector: applies the filters tantivy does not (trust tiers and blocked shares
+//! through per-share weights, blocked contents, size bounds), adds the exact-name bonus,
+//! turns tier scores into final scores (tier × share weight), counts every match, and keeps
+//! the best `keep` matches after the cursor in a total order: score descending, then name
+//! (sort key), content id, document key ascending. Columns other than the share number are
+//! read only for documents that can still make the page.
 
-use super::schema::{CONTENT64, DOC_KEY, NAME_SORT, SHARE_NO, SIZE};
+use super::schema::{CONTENT64, DOC_KEY, NAME_HASH, NAME_SORT, SHARE_NO, SIZE, STEM_HASH};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::ColumnValues;
+use tantivy::columnar::{Cardinality, ColumnValues};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 /// Where a match sits in the result order.
@@ -37,10 +37,20 @@ pub struct Filter {
     pub size: Option<(u64, u64)>,
     /// Only matches strictly after this position.
     pub after: Option<RankKey>,
-    /// How many of the best matches to keep.
-    pub keep: usize,
     /// Tier scores are divided by this.
     pub divisor: f32,
+    /// The exact-name check, when the query has words.
+    pub exact: Option<Exact>,
+}
+
+/// The exact-name bonus: added when the name (with or without extension) hashes like the
+/// whole query. Only documents whose tier shows the name starts with the query (at least
+/// `min_tier`) can be exact, so only those read the hash columns.
+#[derive(Clone, Copy, Debug)]
+pub struct Exact {
+    pub hash: u64,
+    pub bonus: f32,
+    pub min_tier: f32,
 }
 
 /// A kept match.
@@ -79,20 +89,25 @@ impl Ord for Worst {
     }
 }
 
-/// The collector for one search.
+/// The collector for one pass of a search: keeps the best `keep` matches, or with `keep` 0
+/// only counts (without scoring).
 pub struct RankCollector {
     pub filter: Arc<Filter>,
+    pub keep: usize,
 }
 
 /// Per-segment state.
 pub struct SegmentRank {
     filter: Arc<Filter>,
+    keep: usize,
     segment: SegmentOrdinal,
     share: Arc<dyn ColumnValues<u64>>,
     size: Arc<dyn ColumnValues<u64>>,
     name: Arc<dyn ColumnValues<u64>>,
     content: Arc<dyn ColumnValues<u64>>,
     key: Arc<dyn ColumnValues<u64>>,
+    stem_hash: Arc<dyn ColumnValues<u64>>,
+    name_hash: Arc<dyn ColumnValues<u64>>,
     heap: BinaryHeap<Worst>,
     total: usize,
 }
@@ -103,21 +118,34 @@ impl Collector for RankCollector {
 
     fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentRank> {
         let ff = reader.fast_fields();
+        // Every document has every column, so the values are read directly; a column that is
+        // not full (never written so) goes through the slower first-or-default reader.
+        let col = |name: &str| -> tantivy::Result<Arc<dyn ColumnValues<u64>>> {
+            let c = ff.u64(name)?;
+            Ok(if matches!(c.get_cardinality(), Cardinality::Full) {
+                c.values
+            } else {
+                ff.column_first_or_default(name)?
+            })
+        };
         Ok(SegmentRank {
             filter: self.filter.clone(),
+            keep: self.keep,
             segment,
-            share: ff.column_first_or_default(SHARE_NO)?,
-            size: ff.column_first_or_default(SIZE)?,
-            name: ff.column_first_or_default(NAME_SORT)?,
-            content: ff.column_first_or_default(CONTENT64)?,
-            key: ff.column_first_or_default(DOC_KEY)?,
-            heap: BinaryHeap::with_capacity(self.filter.keep.min(1024) + 1),
+            share: col(SHARE_NO)?,
+            size: col(SIZE)?,
+            name: col(NAME_SORT)?,
+            content: col(CONTENT64)?,
+            key: col(DOC_KEY)?,
+            stem_hash: col(STEM_HASH)?,
+            name_hash: col(NAME_HASH)?,
+            heap: BinaryHeap::with_capacity(self.keep.min(1024) + 1),
             total: 0,
         })
     }
 
     fn requires_scoring(&self) -> bool {
-        true
+        self.keep > 0
     }
 
     fn merge_fruits(&self, fruits: Vec<Harvest>) -> tantivy::Result<Harvest> {
@@ -127,8 +155,20 @@ impl Collector for RankCollector {
             all.top.extend(f.top);
         }
         all.top.sort_by(|a, b| rank_cmp(&a.rank, &b.rank));
-        all.top.truncate(self.filter.keep);
+        all.top.truncate(self.keep);
         Ok(all)
+    }
+}
+
+impl SegmentRank {
+    /// Where a document sits relative to `b` (`Less`: it comes first), reading the
+    /// tie-break columns only as far as needed.
+    fn cmp_to(&self, doc: DocId, score: f32, b: &RankKey) -> Ordering {
+        b.score
+            .total_cmp(&score)
+            .then_with(|| self.name.get_val(doc).cmp(&b.name))
+            .then_with(|| self.content.get_val(doc).cmp(&b.content))
+            .then_with(|| self.key.get_val(doc).cmp(&b.key))
     }
 }
 
@@ -152,16 +192,29 @@ impl SegmentCollector for SegmentRank {
             return;
         }
         self.total += 1;
-        if f.keep == 0 {
+        if self.keep == 0 {
             return;
+        }
+        let mut tier = tier;
+        if let Some(x) = f.exact
+            && tier >= x.min_tier
+            && (self.stem_hash.get_val(doc) == x.hash || self.name_hash.get_val(doc) == x.hash)
+        {
+            tier += x.bonus;
         }
         let score = tier / f.divisor * weight;
-        if f.after.is_some_and(|a| score > a.score) {
+        if let Some(a) = &f.after
+            && self.cmp_to(doc, score, a) != Ordering::Greater
+        {
             return;
         }
-        let full = self.heap.len() >= f.keep;
-        if full && self.heap.peek().is_some_and(|w| score < w.0.rank.score) {
-            return;
+        if self.heap.len() >= self.keep {
+            match self.heap.peek() {
+                Some(w) if self.cmp_to(doc, score, &w.0.rank) == Ordering::Less => {
+                    self.heap.pop();
+                }
+                _ => return,
+            }
         }
         let rank = RankKey {
             score,
@@ -169,17 +222,6 @@ impl SegmentCollector for SegmentRank {
             content: self.content.get_val(doc),
             key: self.key.get_val(doc),
         };
-        if f.after.is_some_and(|a| rank_cmp(&rank, &a) != Ordering::Greater) {
-            return;
-        }
-        if full {
-            match self.heap.peek() {
-                Some(w) if rank_cmp(&rank, &w.0.rank) == Ordering::Less => {
-                    self.heap.pop();
-                }
-                _ => return,
-            }
-        }
         self.heap.push(Worst(Candidate { rank, addr: DocAddress::new(self.segment, doc), share: no }));
     }
 

@@ -26,20 +26,21 @@ pub fn stem(name: &str) -> Option<&str> {
     (is_ext && !stem.trim().is_empty()).then_some(stem)
 }
 
-/// The exact-match keys of a name: its words without and with the extension.
-pub fn name_keys(name: &str) -> Vec<String> {
+/// The exact-match keys of a name: its words without the extension (the whole name when it
+/// has none), and with it.
+pub fn name_keys(name: &str) -> [String; 2] {
     let full = normalize::joined(name, MAX_KEY_BYTES);
-    let mut keys = Vec::with_capacity(2);
-    if let Some(s) = stem(name) {
-        let k = normalize::joined(s, MAX_KEY_BYTES);
-        if !k.is_empty() && k != full {
-            keys.push(k);
-        }
-    }
-    if !full.is_empty() {
-        keys.push(full);
-    }
-    keys
+    let stem_key = stem(name).map(|s| normalize::joined(s, MAX_KEY_BYTES)).filter(|k| !k.is_empty());
+    [stem_key.unwrap_or_else(|| full.clone()), full]
+}
+
+/// The stored form of an exact-match key: 64 bits of its BLAKE3 hash (a collision would only
+/// give one name an undeserved bonus).
+pub fn key_hash(key: &str) -> u64 {
+    let h = blake3::hash(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    u64::from_be_bytes(b)
 }
 
 /// Packs the first 12 characters of the normalized name into a number that sorts like the
@@ -59,6 +60,16 @@ pub fn sort_key(name: &str) -> u64 {
         v = v * 40 + sym;
     }
     v
+}
+
+/// The part of a path searched as folders: the path without its last component when that
+/// is the item's name (the name is searched on its own).
+pub fn folders<'a>(path: &'a str, name: &str) -> &'a str {
+    match path.rsplit_once('/') {
+        Some((dirs, last)) if last == name => dirs,
+        None if path == name => "",
+        _ => path,
+    }
 }
 
 /// A key unique per (share, item position), stable across re-indexing the same manifest.
@@ -84,14 +95,21 @@ pub fn content64(id: &[u8; 32]) -> u64 {
 pub fn item_doc(f: &Fields, share_no: u64, share: &ShareId, index: usize, item: &Item) -> TantivyDocument {
     let mut d = TantivyDocument::new();
     d.add_text(f.name, &item.name);
-    for k in name_keys(&item.name) {
-        d.add_text(f.name_key, k);
-    }
+    d.add_text(f.name_prefixes, &item.name);
+    d.add_text(f.any, &item.name);
+    d.add_text(f.any_prefixes, &item.name);
     for t in &item.tags {
         d.add_text(f.tags, t);
+        d.add_text(f.tag_prefixes, t);
+        d.add_text(f.any, t);
+        d.add_text(f.any_prefixes, t);
     }
     if let Some(p) = &item.path {
         d.add_text(f.path, p);
+        let dirs = folders(p, &item.name);
+        d.add_text(f.folders, dirs);
+        d.add_text(f.any, dirs);
+        d.add_text(f.any_prefixes, dirs);
     }
     if let Some(m) = &item.mime {
         d.add_text(f.mime, m);
@@ -105,6 +123,9 @@ pub fn item_doc(f: &Fields, share_no: u64, share: &ShareId, index: usize, item: 
     d.add_u64(f.name_sort, sort_key(&item.name));
     d.add_u64(f.content64, content64(&item.content_id.0));
     d.add_u64(f.doc_key, doc_key(share, index, item));
+    let [stem_key, full_key] = name_keys(&item.name);
+    d.add_u64(f.stem_hash, key_hash(&stem_key));
+    d.add_u64(f.name_hash, key_hash(&full_key));
     d
 }
 
@@ -123,10 +144,18 @@ mod tests {
     }
 
     #[test]
+    fn folders_leave_out_the_name() {
+        assert_eq!(folders("a/b/x.txt", "x.txt"), "a/b");
+        assert_eq!(folders("x.txt", "x.txt"), "");
+        assert_eq!(folders("a/b/other.txt", "x.txt"), "a/b/other.txt");
+    }
+
+    #[test]
     fn name_keys_with_and_without_extension() {
         assert_eq!(name_keys("Résumé.PDF"), ["resume", "resume pdf"]);
-        assert_eq!(name_keys("Ubuntu 22.04"), ["ubuntu 22 04"]);
-        assert!(name_keys("...").is_empty());
+        assert_eq!(name_keys("Ubuntu 22.04"), ["ubuntu 22 04", "ubuntu 22 04"]);
+        assert_eq!(name_keys("...pdf"), ["pdf", "pdf"]);
+        assert_eq!(name_keys("..."), ["", ""]);
     }
 
     #[test]

@@ -20,9 +20,10 @@ pub struct Hit {
     pub size: u64,
     pub mime: Option<String>,
     pub tags: Vec<String>,
-    /// Ranking tier times the share's weight: about 11,100 for an exact name, 1,100 for a
-    /// name starting with the query, 100 for name words, 30 for tags, 10 for path, title or
-    /// description (× weight).
+    /// Ranking tier times the share's weight. Tiers: about 11,100 when the name (with or
+    /// without extension) is the query, 1,100 when it starts with the query, 100 for words in
+    /// the name (80 for a typed prefix), 30 in tags (120 in name and tags), 10 in folders or
+    /// the share's title or description; averaged over the query's words.
     pub score: f32,
     /// Byte ranges of `name` that matched, sorted, non-overlapping, on character boundaries.
     pub highlight: Vec<Range<usize>>,

@@ -4,7 +4,7 @@
 //! filters applied, and loads the stored fields of the hits. All methods take `&self`:
 //! writes are serialized by a lock, searches run concurrently with them.
 
-use super::collect::{Filter, RankCollector};
+use super::collect::{Filter, Harvest, RankCollector};
 use super::cursor;
 use super::document::{content64, item_doc};
 use super::error::index_err;
@@ -21,9 +21,20 @@ use crate::error::{Result, StoreError};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use tantivy::{IndexReader, IndexWriter, TantivyDocument, Term};
+use tantivy::merge_policy::NoMergePolicy;
+use tantivy::query::Query;
+use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, Term};
 use trove_proto::ShareId;
 use trove_proto::wire::{BlocklistRules, Manifest};
+
+/// Matches up to this many are all ranked; beyond, names starting with the query are tried
+/// first (see [`SearchIndex::search`]).
+const RANK_ALL_BELOW: usize = 4096;
+
+/// The error for a write after the writer was released (only possible while dropping).
+fn closed() -> StoreError {
+    StoreError::Invalid("search index: the index is closed".into())
+}
 
 /// What the blocklists hide.
 #[derive(Default)]
@@ -36,9 +47,11 @@ struct Blocked {
 /// The search index.
 pub struct SearchIndex {
     dir: PathBuf,
+    index: Index,
     fields: Fields,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` only while dropping.
+    writer: Mutex<Option<IndexWriter>>,
     table: RwLock<Arc<ShareTable>>,
     blocked: RwLock<Arc<Blocked>>,
 }
@@ -46,6 +59,18 @@ pub struct SearchIndex {
 impl std::fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SearchIndex").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Drop for SearchIndex {
+    /// Waits for background merges, so nothing writes into the directory once the index is
+    /// dropped (the node may delete or move it next).
+    fn drop(&mut self) {
+        let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(w) = writer {
+            // Nothing to report to: a failed merge leaves files the next open collects.
+            let _ = w.wait_merging_threads();
+        }
     }
 }
 
@@ -59,9 +84,10 @@ impl SearchIndex {
         let fields = schema::fields(&parts.index.schema())?;
         let index = SearchIndex {
             dir: dir.to_path_buf(),
+            index: parts.index,
             fields,
             reader: parts.reader,
-            writer: Mutex::new(parts.writer),
+            writer: Mutex::new(Some(parts.writer)),
             table: RwLock::new(Arc::new(parts.table)),
             blocked: RwLock::new(Arc::new(Blocked::default())),
         };
@@ -73,7 +99,7 @@ impl SearchIndex {
         &self.dir
     }
 
-    fn writer(&self) -> MutexGuard<'_, IndexWriter> {
+    fn writer(&self) -> MutexGuard<'_, Option<IndexWriter>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -120,55 +146,74 @@ impl SearchIndex {
     /// Replaces every document of the manifest's share with its items (one commit). The
     /// share's title, description, trust and weight come from `meta`.
     pub fn index_share(&self, meta: &ShareMeta, manifest: &Manifest) -> Result<()> {
-        let mut w = self.writer();
+        let mut guard = self.writer();
+        let Some(w) = guard.as_mut() else { return Err(closed()) };
         let mut table = (*self.table()).clone();
-        if let Err(e) = self.stage(&w, &mut table, meta, manifest) {
+        if let Err(e) = self.stage(w, &mut table, meta, manifest) {
             let _ = w.rollback();
             return Err(e);
         }
-        self.commit(&mut w, table, &format!("indexing share {}", meta.share_id.short()))
+        self.commit(w, table, &format!("indexing share {}", meta.share_id.short()))
     }
 
     /// Changes a share's trust tier and weight without re-indexing it. Returns false if the
     /// share is not indexed (the values then arrive with [`SearchIndex::index_share`]).
     pub fn set_share_options(&self, share_id: &ShareId, trust: Trust, weight: f32) -> Result<bool> {
         check_weight(share_id, weight)?;
-        let mut w = self.writer();
+        let mut guard = self.writer();
+        let Some(w) = guard.as_mut() else { return Err(closed()) };
         let mut table = (*self.table()).clone();
         if !table.set_options(share_id, trust, weight) {
             return Ok(false);
         }
-        self.commit(&mut w, table, &format!("setting options of share {}", share_id.short()))?;
+        self.commit(w, table, &format!("setting options of share {}", share_id.short()))?;
         Ok(true)
     }
 
     /// Removes a share's documents. Returns false if it was not indexed.
     pub fn remove_share(&self, share_id: &ShareId) -> Result<bool> {
-        let mut w = self.writer();
+        let mut guard = self.writer();
+        let Some(w) = guard.as_mut() else { return Err(closed()) };
         let mut table = (*self.table()).clone();
         let Some(no) = table.remove(share_id) else { return Ok(false) };
         w.delete_term(Term::from_field_u64(self.fields.share_no, no));
-        self.commit(&mut w, table, &format!("removing share {}", share_id.short()))?;
+        self.commit(w, table, &format!("removing share {}", share_id.short()))?;
         Ok(true)
     }
 
     /// Replaces the whole index with these shares (one commit: searches see the old index
-    /// until it is done). Returns the number of documents.
+    /// until it is done), then merges it into one segment. Returns the number of documents.
     pub fn rebuild<I>(&self, shares: I) -> Result<u64>
     where
         I: IntoIterator<Item = (ShareMeta, Manifest)>,
     {
-        let mut w = self.writer();
+        let mut guard = self.writer();
+        let Some(w) = guard.as_mut() else { return Err(closed()) };
+        // No background merges while rebuilding: the result is merged as a whole below.
+        w.set_merge_policy(Box::new(NoMergePolicy));
         let mut table = ShareTable::default();
         let staged = w.delete_all_documents().map_err(index_err("rebuilding: clearing")).and_then(|_| {
-            shares.into_iter().try_for_each(|(meta, manifest)| self.stage(&w, &mut table, &meta, &manifest))
+            shares.into_iter().try_for_each(|(meta, manifest)| self.stage(w, &mut table, &meta, &manifest))
         });
-        if let Err(e) = staged {
-            let _ = w.rollback();
-            return Err(e);
+        let done = match staged {
+            Ok(()) => self.commit(w, table, "rebuilding").and_then(|()| self.merge_all(w)),
+            Err(e) => {
+                let _ = w.rollback();
+                Err(e)
+            }
+        };
+        w.set_merge_policy(open::merge_policy());
+        done.map(|()| self.doc_count())
+    }
+
+    /// Merges every segment into one (searches pay per segment).
+    fn merge_all(&self, w: &mut IndexWriter) -> Result<()> {
+        let ids = self.index.searchable_segment_ids().map_err(index_err("merging: listing segments"))?;
+        if ids.len() > 1 {
+            w.merge(&ids).wait().map_err(index_err("merging segments"))?;
+            self.reader.reload().map_err(index_err("merging: reloading"))?;
         }
-        self.commit(&mut w, table, "rebuilding")?;
-        Ok(self.doc_count())
+        Ok(())
     }
 
     /// Sets the blocklists in force (SCP2P-WIRE.md §15): their shares and contents never
@@ -231,18 +276,38 @@ impl SearchIndex {
             (None, None) => None,
             (min, max) => Some((min.unwrap_or(0), max.unwrap_or(u64::MAX))),
         };
-        let filter = Filter {
+        let keep = if page == 0 { 0 } else { page + 1 };
+        let heaviest = weights.iter().copied().fold(0.0f32, f32::max);
+        let filter = Arc::new(Filter {
             weights,
             blocked: blocked.content.clone(),
             size,
             after,
-            keep: if page == 0 { 0 } else { page + 1 },
             divisor: plan.divisor,
-        };
+            exact: plan.exact,
+        });
         let searcher = self.reader.searcher();
-        let harvest = searcher
-            .search(&*plan.query, &RankCollector { filter: Arc::new(filter) })
-            .map_err(index_err("searching"))?;
+        let pass = |query: &dyn Query, keep: usize| {
+            searcher.search(query, &RankCollector { filter: filter.clone(), keep }).map_err(index_err("searching"))
+        };
+        // Ranking many matches costs: when there are many, names starting with the query are
+        // ranked first, and when enough of them outscore anything else can, they are the page
+        // and the other matches are only counted.
+        let mut harvest = None;
+        if let (Some(starts), true) = (&plan.starts_only, keep > 0) {
+            let total = pass(&*plan.query, 0)?.total;
+            if total > RANK_ALL_BELOW {
+                let first = pass(&**starts, keep)?;
+                let bound = plan::MAX_PLAIN * heaviest;
+                if first.top.len() == keep && first.top.last().is_some_and(|c| c.rank.score > bound) {
+                    harvest = Some(Harvest { total, top: first.top });
+                }
+            }
+        }
+        let harvest = match harvest {
+            Some(h) => h,
+            None => pass(&*plan.query, keep)?,
+        };
         let mut hits = Vec::with_capacity(page.min(harvest.top.len()));
         for c in harvest.top.iter().take(page) {
             let doc: TantivyDocument = searcher.doc(c.addr).map_err(index_err("loading a hit"))?;

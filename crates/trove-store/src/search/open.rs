@@ -15,12 +15,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use tantivy::directory::{INDEX_WRITER_LOCK, MmapDirectory};
 use tantivy::indexer::IndexWriterOptions;
+use tantivy::merge_policy::{LogMergePolicy, MergePolicy};
 use tantivy::{Directory, Index, IndexReader, IndexWriter, ReloadPolicy};
 
 /// Indexing threads at most (each with its own memory budget).
 const MAX_WRITER_THREADS: usize = 2;
 /// Indexing memory per thread; a thread writes a segment when it fills up.
 const WRITER_MEMORY_PER_THREAD: usize = 32 << 20;
+/// Segments of similar size merged together (tantivy's default is 8): searches pay per
+/// segment, writes are rare.
+const MERGE_MIN_SEGMENTS: usize = 4;
+/// Segments with this share of deleted documents (replaced revisions) get merged.
+const MERGE_DELETED_RATIO: f32 = 0.3;
 /// Files tantivy may leave in an otherwise empty directory.
 const LOCK_FILES: [&str; 2] = [".tantivy-writer.lock", ".tantivy-meta.lock"];
 
@@ -130,7 +136,10 @@ fn existing(dir: &Path) -> Result<Option<Parts>> {
         Some(p) => ShareTable::from_payload(p)?,
         None if metas.segments.iter().all(|s| s.num_docs() == 0) => ShareTable::default(),
         None => {
-            return Err(StoreError::Corrupt(format!("search index {}: documents without a share table", dir.display())));
+            return Err(StoreError::Corrupt(format!(
+                "search index {}: documents without a share table",
+                dir.display()
+            )));
         }
     };
     tokenizer::register(&index);
@@ -167,7 +176,18 @@ fn writer(index: &Index, dir: &Path) -> Result<IndexWriter> {
         .memory_budget_per_thread(WRITER_MEMORY_PER_THREAD)
         .num_merge_threads(1)
         .build();
-    index.writer_with_options(options).map_err(index_err(format!("opening a writer on {}", dir.display())))
+    let writer: IndexWriter =
+        index.writer_with_options(options).map_err(index_err(format!("opening a writer on {}", dir.display())))?;
+    writer.set_merge_policy(merge_policy());
+    Ok(writer)
+}
+
+/// The background merge policy of the writer.
+pub fn merge_policy() -> Box<dyn MergePolicy> {
+    let mut p = LogMergePolicy::default();
+    p.set_min_num_segments(MERGE_MIN_SEGMENTS);
+    p.set_del_docs_ratio_before_merge(MERGE_DELETED_RATIO);
+    Box::new(p)
 }
 
 /// Moves a damaged index directory to `<dir>.corrupt`, replacing an earlier one.

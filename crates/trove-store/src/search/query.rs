@@ -12,14 +12,14 @@ pub const DEFAULT_TRUST: [Trust; 2] = [Trust::Trusted, Trust::Normal];
 
 /// A search.
 ///
-/// Query language: words are ANDed; each may match the item's name, tags or path, or the
-/// share's title or description. The last word is also a prefix while typing ("ubu" finds
-/// "Ubuntu") unless the text ends with a space or punctuation. `"quoted words"` must appear
-/// in a row; an unclosed quote runs to the end of the text. Matching ignores case and
-/// diacritics (NFKD, marks removed, lowercase); words split on anything that is not a letter
-/// or digit, and camelCase words also match by their parts. Any text is accepted: at most
-/// 32 words are used and words are cut at 64 bytes. An empty text lists everything the
-/// filters let through.
+/// Query language: words are ANDed; each may match the item's name, tags or folders, or (as
+/// a whole word) the share's title or description. The last word is also a prefix while
+/// typing ("ubu" finds "Ubuntu") unless the text ends with a space or punctuation.
+/// `"quoted words"` must appear in a row; an unclosed quote runs to the end of the text.
+/// Matching ignores case and diacritics (NFKD, marks removed, lowercase); words split on
+/// anything that is not a letter or digit, and camelCase words also match by their parts.
+/// Any text is accepted: at most 32 words are used and words are cut at 64 bytes. An empty
+/// text lists everything the filters let through.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchQuery {
     /// The words to look for; empty lists everything the filters allow.

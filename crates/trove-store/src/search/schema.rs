@@ -1,13 +1,16 @@
-//! The index layout: one document per manifest item. Text fields are searched word by word
-//! (`name`, `tags`, `path`), `name_key` holds the whole normalized name for exact matches,
-//! `mime_class` the filterable type; numeric fast fields carry what ranking, filtering and
-//! paging read per matching document (share number, size, sort keys). Share-level data
+//! The index layout: one document per manifest item. `any` and `any_prefixes` hold the words
+//! and prefix tokens of the name, tags and folders (the path without the file name) together:
+//! matching a word is one posting list. The per-field `name`, `name_prefixes`, `tags`,
+//! `tag_prefixes` and `folders` rank the matches and answer phrases; `mime_class` is the
+//! filterable type; numeric fast fields carry what ranking, filtering and
+//! paging read per matching document (share number, size, sort keys, and hashes of the
+//! whole normalized name with and without extension for exact matches). Share-level data
 //! (title, description, trust, weight) is not repeated per document: it lives in the share
 //! table stored with each commit (see [`super::shares`]).
 
 use super::tokenizer;
 use crate::error::{Result, StoreError};
-use tantivy::IndexSettings;
+use tantivy::{IndexSettings, IndexSortByField, Order};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions};
 use tantivy::store::Compressor;
 
@@ -15,8 +18,12 @@ use tantivy::store::Compressor;
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
     pub name: Field,
-    pub name_key: Field,
+    pub name_prefixes: Field,
     pub tags: Field,
+    pub tag_prefixes: Field,
+    pub folders: Field,
+    pub any: Field,
+    pub any_prefixes: Field,
     pub path: Field,
     pub mime: Field,
     pub mime_class: Field,
@@ -26,6 +33,8 @@ pub struct Fields {
     pub name_sort: Field,
     pub content64: Field,
     pub doc_key: Field,
+    pub stem_hash: Field,
+    pub name_hash: Field,
 }
 
 /// Fast-field names read by the collector.
@@ -34,6 +43,8 @@ pub const SIZE: &str = "size";
 pub const NAME_SORT: &str = "name_sort";
 pub const CONTENT64: &str = "content64";
 pub const DOC_KEY: &str = "doc_key";
+pub const STEM_HASH: &str = "stem_hash";
+pub const NAME_HASH: &str = "name_hash";
 
 fn text(tokenizer: &str, record: IndexRecordOption, stored: bool) -> TextOptions {
     let indexing = TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record).set_fieldnorms(false);
@@ -44,11 +55,16 @@ fn text(tokenizer: &str, record: IndexRecordOption, stored: bool) -> TextOptions
 /// The schema this version of trove writes.
 pub fn schema() -> Schema {
     let positions = IndexRecordOption::WithFreqsAndPositions;
+    let docs = IndexRecordOption::Basic;
     let mut b = Schema::builder();
     b.add_text_field("name", text(tokenizer::NAME, positions, true));
-    b.add_text_field("name_key", text("raw", IndexRecordOption::Basic, false));
+    b.add_text_field("name_prefixes", text(tokenizer::NAME_PREFIXES, docs, false));
     b.add_text_field("tags", text(tokenizer::WORDS, positions, true));
-    b.add_text_field("path", text(tokenizer::WORDS, positions, true));
+    b.add_text_field("tag_prefixes", text(tokenizer::PREFIXES, docs, false));
+    b.add_text_field("folders", text(tokenizer::WORDS, positions, false));
+    b.add_text_field("any", text(tokenizer::WORDS, docs, false));
+    b.add_text_field("any_prefixes", text(tokenizer::PREFIXES, docs, false));
+    b.add_text_field("path", TextOptions::default().set_stored());
     b.add_text_field("mime", TextOptions::default().set_stored());
     b.add_text_field("mime_class", text("raw", IndexRecordOption::Basic, false));
     b.add_bytes_field("content_id", STORED);
@@ -57,6 +73,8 @@ pub fn schema() -> Schema {
     b.add_u64_field(NAME_SORT, FAST);
     b.add_u64_field(CONTENT64, FAST);
     b.add_u64_field(DOC_KEY, FAST);
+    b.add_u64_field(STEM_HASH, FAST);
+    b.add_u64_field(NAME_HASH, FAST);
     b.build()
 }
 
@@ -69,8 +87,12 @@ pub fn fields(schema: &Schema) -> Result<Fields> {
     };
     Ok(Fields {
         name: f("name")?,
-        name_key: f("name_key")?,
+        name_prefixes: f("name_prefixes")?,
         tags: f("tags")?,
+        tag_prefixes: f("tag_prefixes")?,
+        folders: f("folders")?,
+        any: f("any")?,
+        any_prefixes: f("any_prefixes")?,
         path: f("path")?,
         mime: f("mime")?,
         mime_class: f("mime_class")?,
@@ -80,13 +102,20 @@ pub fn fields(schema: &Schema) -> Result<Fields> {
         name_sort: f(NAME_SORT)?,
         content64: f(CONTENT64)?,
         doc_key: f(DOC_KEY)?,
+        stem_hash: f(STEM_HASH)?,
+        name_hash: f(NAME_HASH)?,
     })
 }
 
 /// Index settings: lz4 document store in small blocks, so fetching a page of hits
 /// decompresses little.
 pub fn settings() -> IndexSettings {
-    IndexSettings { docstore_compression: Compressor::Lz4, docstore_blocksize: 4096, ..IndexSettings::default() }
+    IndexSettings {
+        docstore_compression: Compressor::Lz4,
+        docstore_blocksize: 1024,
+        sort_by_field: Some(IndexSortByField { field: NAME_SORT.to_string(), order: Order::Asc }),
+        ..IndexSettings::default()
+    }
 }
 
 /// Checks that an opened index has exactly this version's schema.

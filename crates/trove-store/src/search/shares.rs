@@ -88,21 +88,18 @@ impl Entry {
         Entry { no, info, texts }
     }
 
-    /// Whether the title or description has the word `w` (or a word starting with it).
-    pub fn has_word(&self, w: &str, prefix: bool) -> bool {
-        self.texts.iter().flatten().any(|x| if prefix { x.text.starts_with(w) } else { x.text == w })
+    /// Whether the title or description has the word `w` (a word or a camelCase part).
+    pub fn has_word(&self, w: &str) -> bool {
+        self.texts.iter().flatten().any(|x| x.text == w)
     }
 
-    /// Whether the title or description has `words` in a row (the last one as a prefix).
-    pub fn has_phrase(&self, words: &[String], prefix: bool) -> bool {
-        let Some((last, head)) = words.split_last() else { return false };
-        self.texts.iter().any(|text| {
-            let whole: Vec<&str> = text.iter().filter(|w| !w.part).map(|w| w.text.as_str()).collect();
-            whole.windows(words.len()).any(|win| {
-                win[..head.len()].iter().zip(head).all(|(a, b)| *a == b.as_str())
-                    && (if prefix { win[head.len()].starts_with(last.as_str()) } else { win[head.len()] == last })
+    /// Whether the title or description has `words` in a row.
+    pub fn has_phrase(&self, words: &[String]) -> bool {
+        !words.is_empty()
+            && self.texts.iter().any(|text| {
+                let whole: Vec<&str> = text.iter().filter(|w| !w.part).map(|w| w.text.as_str()).collect();
+                whole.windows(words.len()).any(|win| win.iter().zip(words).all(|(a, b)| *a == b.as_str()))
             })
-        })
     }
 }
 
@@ -246,9 +243,9 @@ mod tests {
         assert!(!t.set_options(&ShareId([9; 32]), Trust::Untrusted, 2.5));
         let back = ShareTable::from_payload(&t.to_payload()).unwrap();
         assert_eq!(back.entries()[0].info, t.entries()[0].info);
-        assert!(back.entries()[0].has_word("holiday", false));
-        assert!(back.entries()[0].has_word("phot", true));
-        assert!(!back.entries()[0].has_word("phot", false));
+        assert!(back.entries()[0].has_word("holiday"));
+        assert!(back.entries()[0].has_word("photos"));
+        assert!(!back.entries()[0].has_word("phot"));
         assert!(ShareTable::from_payload("{").is_err());
         assert!(ShareTable::from_payload(r#"{"format":9,"shares":[]}"#).is_err());
     }
@@ -257,10 +254,10 @@ mod tests {
     fn phrases_match_consecutive_words() {
         let e = Entry::new(0, info(1, "The Big Lebowski, remastered"));
         let w = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(e.has_phrase(&w(&["big", "lebowski"]), false));
-        assert!(e.has_phrase(&w(&["big", "leb"]), true));
-        assert!(!e.has_phrase(&w(&["big", "leb"]), false));
-        assert!(!e.has_phrase(&w(&["the", "lebowski"]), false));
-        assert!(!e.has_phrase(&[], false));
+        assert!(e.has_phrase(&w(&["big", "lebowski"])));
+        assert!(e.has_phrase(&w(&["lebowski", "remastered"])));
+        assert!(!e.has_phrase(&w(&["big", "leb"])));
+        assert!(!e.has_phrase(&w(&["the", "lebowski"])));
+        assert!(!e.has_phrase(&[]));
     }
 }
