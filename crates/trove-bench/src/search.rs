@@ -4,7 +4,8 @@
 //! extensions, folder paths, tags, mimes), reopens it, then times queries of each kind
 //! against names that exist: 1, 2 and 3 words, a typed prefix, and a word plus a typed
 //! prefix. Prints build time, items/s, index size, open time, query percentiles, the time
-//! to re-index one 100,000-item share, and peak RSS of the build and of the query phase.
+//! `index_share` takes for one more share of 100,000 items (fewer if `--items` is smaller),
+//! and peak RSS of the build and of the query phase.
 //! Query latency is wall time; `*_cpu_*` is the querying thread's CPU time, which other
 //! processes on a shared machine do not inflate.
 
@@ -491,7 +492,7 @@ fn measure(dir: &Path, items: usize, shares: usize, queries: usize, ctx: &serde_
     emit("search", "rss_query", rss_mib(), "MiB", ctx.clone());
     emit("search", "peak_rss_query", peak_rss_mib(), "MiB", ctx.clone());
 
-    // Re-indexing one large share (a new 100,000-item share, then removing it).
+    // Indexing one large share (a new 100,000-item share, then removing it).
     let big = BIG_SHARE_ITEMS.min(items);
     let (meta, manifest) = corpus.share(shares + 1, big);
     let start = Instant::now();

@@ -52,9 +52,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn json<T: Serialize>(v: T) -> ApiResult {
+pub(crate) fn json<T: Serialize>(v: T) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
@@ -141,7 +141,7 @@ async fn method_not_allowed(req: Request) -> Response {
     r
 }
 
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> CliResult<T> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> CliResult<T> {
     serde_json::from_slice(bytes).map_err(|e| CliError::invalid(format!("the request body is not valid: {e}")))
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn body_or_default<T: DeserializeOwned + Serialize + Default>(bytes: 
     serde_json::from_value(merged).map_err(|e| CliError::invalid(format!("the request body is not valid: {e}")))
 }
 
-fn query<T: DeserializeOwned + Default>(q: Option<String>) -> CliResult<T> {
+pub(crate) fn query<T: DeserializeOwned + Default>(q: Option<String>) -> CliResult<T> {
     match q {
         None => Ok(T::default()),
         Some(q) => {
@@ -168,7 +168,7 @@ fn query<T: DeserializeOwned + Default>(q: Option<String>) -> CliResult<T> {
     }
 }
 
-fn require(what: &str, value: &str) -> CliResult<()> {
+pub(crate) fn require(what: &str, value: &str) -> CliResult<()> {
     if value.trim().is_empty() {
         return Err(CliError::invalid(format!("'{what}' is required")));
     }

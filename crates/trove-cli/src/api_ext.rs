@@ -1,49 +1,18 @@
 //! The endpoints the web UI adds to the local HTTP API: downloads in the background with
 //! pause, resume, cancel and "open folder"; settings; trust and blocklist flags of
-//! subscriptions; share visibility; communities; the dashboard's view of the node; and a
+//! subscriptions; share visibility; communities (in `community`); the dashboard's view of the node; and a
 //! folder browser for choosing what to publish and where to download. Documented in
 //! `docs/API.md` next to the others, behind the same token.
 
-use crate::api::{ApiError, ApiState};
+use crate::api::{ApiResult, ApiState, body, json, query, require};
 use crate::error::{CliError, CliResult};
-use axum::Json;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use trove_node::community::{BrowseQuery, JoinOptions};
 use trove_node::download::get::GetRequest;
-use trove_proto::PubKey;
-
-type ApiResult = Result<Response, ApiError>;
-
-fn json<T: Serialize>(v: T) -> ApiResult {
-    Ok(Json(v).into_response())
-}
-
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> CliResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| CliError::invalid(format!("the request body is not valid: {e}")))
-}
-
-fn query<T: DeserializeOwned + Default>(q: Option<String>) -> CliResult<T> {
-    match q {
-        None => Ok(T::default()),
-        Some(q) => {
-            serde_urlencoded::from_str(&q).map_err(|e| CliError::invalid(format!("the query string is not valid: {e}")))
-        }
-    }
-}
-
-fn require(what: &str, value: &str) -> CliResult<()> {
-    if value.trim().is_empty() {
-        return Err(CliError::invalid(format!("'{what}' is required")));
-    }
-    Ok(())
-}
 
 /// The UI's endpoints (the caller adds the token check).
 pub fn routes() -> Router<ApiState> {
@@ -58,13 +27,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/shares/visibility", post(share_visibility))
         .route("/api/dashboard", get(dashboard))
         .route("/api/fs", get(fs_list))
-        .route("/api/communities", get(communities))
-        .route("/api/communities/create", post(community_create))
-        .route("/api/communities/join", post(community_join))
-        .route("/api/communities/leave", post(community_leave))
-        .route("/api/communities/refresh", post(community_refresh))
-        .route("/api/communities/members", get(community_members))
-        .route("/api/communities/browse", get(community_browse))
+        .merge(crate::community::routes())
 }
 
 // --- downloads -------------------------------------------------------------------------
@@ -197,39 +160,15 @@ pub struct SubscriptionUpdate {
     /// Treat the share as a blocklist.
     #[serde(default)]
     pub blocklist: Option<bool>,
+    /// Ranking weight in search (default 1.0).
+    #[serde(default)]
+    pub weight: Option<f64>,
 }
 
 async fn subscription_update(State(st): State<ApiState>, b: Bytes) -> ApiResult {
     let u: SubscriptionUpdate = body(&b)?;
     require("share", &u.share)?;
-    let db = st.node.db();
-    let id = trove_node::share_ref::parse(&u.share, Some(db)).map_err(CliError::from)?.share_id;
-    let sub = db
-        .subscription(&id)
-        .map_err(CliError::from)?
-        .ok_or_else(|| CliError::not_found(format!("not subscribed to {id}")))?;
-    let mut opts = trove_store::db::SubscribeOptions {
-        share_pubkey: sub.share_pubkey,
-        trust: sub.trust,
-        is_blocklist: sub.is_blocklist,
-        weight: sub.weight,
-        bootstrap: sub.bootstrap.clone(),
-    };
-    if let Some(t) = u.trust.as_deref() {
-        opts.trust = trove_node::api::parse_trust(t).map_err(CliError::from)?;
-    }
-    if let Some(b) = u.blocklist {
-        opts.is_blocklist = b;
-    }
-    db.subscribe(&id, &opts).map_err(CliError::from)?;
-    let info = st
-        .node
-        .subscriptions()
-        .map_err(CliError::from)?
-        .into_iter()
-        .find(|s| s.share_id == id)
-        .ok_or_else(|| CliError::not_found(format!("not subscribed to {id}")))?;
-    json(info)
+    json(crate::ops::update_subscription(&st.node, &u).await?)
 }
 
 /// `POST /api/shares/visibility`.
@@ -441,107 +380,6 @@ async fn fs_list(RawQuery(q): RawQuery) -> ApiResult {
     let p: FsParams = query(q)?;
     let r = tokio::task::spawn_blocking(move || list_dir(&p)).await.map_err(|e| CliError::internal(e.to_string()))?;
     json(r?)
-}
-
-// --- communities -----------------------------------------------------------------------
-
-/// `{"community": …}`: a joined community's link, id, id prefix or local name.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct CommunityParam {
-    pub community: String,
-    /// `GET /api/communities/browse`: the `next` of the previous page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-}
-
-/// `POST /api/communities/create`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct CreateBody {
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-/// `POST /api/communities/join`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct JoinBody {
-    /// A community link (`scp2p://s/…`).
-    #[serde(default)]
-    pub link: Option<String>,
-    /// Or its id and public key (hex).
-    #[serde(default)]
-    pub share_id: Option<String>,
-    #[serde(default)]
-    pub share_pubkey: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A membership token issued to this node (hex).
-    #[serde(default)]
-    pub token: Option<String>,
-}
-
-fn non_empty(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-async fn communities(State(st): State<ApiState>) -> ApiResult {
-    json(st.node.communities().map_err(CliError::from)?)
-}
-
-async fn community_create(State(st): State<ApiState>, b: Bytes) -> ApiResult {
-    let c: CreateBody = body(&b)?;
-    json(st.node.community_create(non_empty(&c.name), false).await.map_err(CliError::from)?)
-}
-
-async fn community_join(State(st): State<ApiState>, b: Bytes) -> ApiResult {
-    let j: JoinBody = body(&b)?;
-    let (target, pubkey) = match (non_empty(&j.link), non_empty(&j.share_id), non_empty(&j.share_pubkey)) {
-        (Some(link), _, _) => (link.to_string(), None),
-        (None, Some(id), Some(key)) => {
-            let key = PubKey::from_hex(key)
-                .map_err(|_| CliError::invalid(format!("'{key}' is not a community public key (64 hex digits)")))?;
-            (id.to_string(), Some(key))
-        }
-        (None, Some(_), None) => {
-            return Err(CliError::invalid("joining by id needs the community's public key too (share_pubkey)").into());
-        }
-        _ => return Err(CliError::invalid("give a community link, or its id and public key").into()),
-    };
-    let opts = JoinOptions {
-        name: non_empty(&j.name).map(String::from),
-        strict: false,
-        token: non_empty(&j.token).map(String::from),
-    };
-    let node = st.node.clone();
-    json(crate::api::long(&st, async move { Ok(node.community_join(&target, pubkey, opts).await?) }).await?)
-}
-
-async fn community_leave(State(st): State<ApiState>, b: Bytes) -> ApiResult {
-    let c: CommunityParam = body(&b)?;
-    require("community", &c.community)?;
-    let left = st.node.community_leave(&c.community).await.map_err(CliError::from)?;
-    json(serde_json::json!({ "ok": left }))
-}
-
-async fn community_refresh(State(st): State<ApiState>, b: Bytes) -> ApiResult {
-    let c: CommunityParam = body(&b)?;
-    require("community", &c.community)?;
-    let node = st.node.clone();
-    json(crate::api::long(&st, async move { Ok(node.community_refresh(&c.community).await?) }).await?)
-}
-
-async fn community_members(State(st): State<ApiState>, RawQuery(q): RawQuery) -> ApiResult {
-    let c: CommunityParam = query(q)?;
-    require("community", &c.community)?;
-    json(st.node.community_members(&c.community).map_err(CliError::from)?)
-}
-
-async fn community_browse(State(st): State<ApiState>, RawQuery(q): RawQuery) -> ApiResult {
-    let c: CommunityParam = query(q)?;
-    require("community", &c.community)?;
-    let bq = BrowseQuery { cursor: c.cursor.filter(|s| !s.is_empty()), limit: c.limit, ..BrowseQuery::default() };
-    json(st.node.community_browse(&c.community, &bq).map_err(CliError::from)?)
 }
 
 #[cfg(test)]

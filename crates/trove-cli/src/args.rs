@@ -64,6 +64,14 @@ pub enum Command {
     Publish(PublishArgs),
     /// List your shares
     Shares,
+    /// Make one of your shares public or private (publishes a new revision)
+    Visibility {
+        /// The name or id of one of your shares
+        share: String,
+        /// public (listed to LAN peers and its communities) or private (reachable by link only)
+        #[arg(value_parser = ["public", "private"])]
+        visibility: String,
+    },
     /// Print the link of a share
     Link {
         /// A share link, a hex share id, or the name of one of your shares
@@ -80,6 +88,8 @@ pub enum Command {
         #[arg(long, default_value = "normal", value_name = "LEVEL")]
         trust: String,
     },
+    /// Change how a followed share counts in search: trust tier, ranking weight, blocklist
+    Subscription(SubscriptionArgs),
     /// Stop following a share
     Unsubscribe {
         /// A share link, a hex share id (or a unique prefix of it)
@@ -143,8 +153,162 @@ pub enum Command {
         #[arg(long)]
         no_open: bool,
     },
+    /// Communities: join, create, leave, list, see members and browse their public shares
+    Community {
+        #[command(subcommand)]
+        action: CommunityCmd,
+    },
+    /// Run a relay for firewalled nodes in the foreground (a node with relaying on, never a
+    /// relay client itself), until Ctrl-C
+    Relay(RelayArgs),
     /// Start two local nodes, publish, subscribe, search and download between them, and verify
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SubscriptionArgs {
+    /// A share link, a hex share id (or a unique prefix of it)
+    pub share: String,
+    /// How far search trusts it: trusted, normal or untrusted
+    #[arg(long, value_name = "LEVEL")]
+    pub trust: Option<String>,
+    /// Ranking weight in search (default 1; above 0, at most 100)
+    #[arg(long, value_name = "W")]
+    pub weight: Option<f64>,
+    /// Treat the share as a blocklist: the shares and files it lists disappear from search
+    #[arg(long, value_name = "on|off", value_parser = on_off)]
+    pub blocklist: Option<bool>,
+}
+
+/// `on`/`off` (also true/false, yes/no).
+pub fn on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is neither on nor off")),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CommunityCmd {
+    /// Create a community (a new key held by this node) and join it; prints its link
+    Create {
+        /// A name for it on this node
+        name: Option<String>,
+        /// Only members holding a token issued by you are answered (checked against their
+        /// authenticated identity)
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Join a community by its link, or by its id and public key
+    Join {
+        /// A community link (scp2p://s/…) or a 64-digit hex id
+        target: String,
+        /// The community's public key (hex), when joining by id
+        #[arg(long, value_name = "HEX")]
+        pubkey: Option<String>,
+        /// A name for it on this node
+        #[arg(long)]
+        name: Option<String>,
+        /// A membership token issued to this node (hex, from `trove community token issue`)
+        #[arg(long, value_name = "HEX")]
+        token: Option<String>,
+        /// Answer only members that hold a valid token
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Leave a community: others stop seeing you and your shares there
+    Leave {
+        /// The community's link, id, id prefix or name
+        community: String,
+    },
+    /// List joined communities
+    List,
+    /// List the members of a community that this node knows
+    Members {
+        /// The community's link, id, id prefix or name
+        community: String,
+    },
+    /// List the public shares bound to a community (subscribe with the printed links)
+    Browse {
+        /// The community's link, id, id prefix or name
+        community: String,
+        /// Entries per page
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after the page that printed this cursor
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Ask the members now for their members and shares (otherwise done periodically)
+    Refresh {
+        /// The community's link, id, id prefix or name
+        community: String,
+    },
+    /// Membership tokens: issue one (community creator) or install one issued to you
+    Token {
+        #[command(subcommand)]
+        action: TokenCmd,
+    },
+    /// Turn strict mode on or off: answer only members holding a valid token
+    Strict {
+        /// The community's link, id, id prefix or name
+        community: String,
+        #[arg(value_parser = on_off, value_name = "on|off")]
+        on: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Issue a token for a member's node key (needs the community key)
+    Issue {
+        /// The community's link, id, id prefix or name
+        community: String,
+        /// The member's node public key (hex; `trove identity` shows it)
+        member: String,
+        /// Days the token is valid
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+    },
+    /// Install a token issued to this node
+    Set {
+        /// The community's link, id, id prefix or name
+        community: String,
+        /// The token (hex)
+        token: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// An address to announce to clients (tcp://IP:PORT or quic://IP:PORT; repeatable)
+    /// [default: the node's advertised addresses]
+    #[arg(long = "announce", value_name = "ADDR")]
+    pub announce: Vec<String>,
+    /// Reservations held at once
+    #[arg(long, value_name = "N")]
+    pub max_tunnels: Option<u16>,
+    /// Reservations one node identity may hold
+    #[arg(long, value_name = "N")]
+    pub max_per_identity: Option<usize>,
+    /// Reservations from one IP address
+    #[arg(long, value_name = "N")]
+    pub max_per_ip: Option<usize>,
+    /// Bandwidth class announced: low, medium or high
+    #[arg(long, value_name = "CLASS", value_parser = ["low", "medium", "high"])]
+    pub bandwidth: Option<String>,
+    /// Relay only control traffic (DHT, manifests, listings), never file content
+    #[arg(long)]
+    pub no_content: bool,
+    /// Control traffic relayed per identity per hour, in MiB
+    #[arg(long, value_name = "MIB")]
+    pub control_quota: Option<u64>,
+    /// Content relayed per identity per hour, in MiB
+    #[arg(long, value_name = "MIB")]
+    pub content_quota: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -172,8 +336,12 @@ pub struct PublishArgs {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Make the share public (listed to LAN peers and joined communities)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "private")]
     pub public: bool,
+    /// Make the share private (never listed; reachable by link or id). Without --public or
+    /// --private a new revision keeps the visibility of the previous one
+    #[arg(long)]
+    pub private: bool,
     /// Publish a new revision of this existing share (name or id)
     #[arg(long, value_name = "NAME|ID")]
     pub share: Option<String>,

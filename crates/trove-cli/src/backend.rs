@@ -3,14 +3,17 @@
 //! data-directory lock, so a second process gets a clear error). Both sides end in
 //! [`crate::ops`], so results and errors are the same.
 
+use crate::api_ext::{SubscriptionUpdate, VisibilityBody};
 use crate::args::Global;
 use crate::client::{ApiClient, EventStream};
+use crate::community::{self as comm, CommunityParam, CreateBody, IssueBody, JoinBody, Left, SetTokenBody, StrictBody};
 use crate::error::CliResult;
 use crate::local;
 use crate::ops::{self, *};
 use crate::runfiles;
 use tokio::sync::broadcast;
 use trove_node::api::{BrowseEntry, DownloadView, Listing, PeerView, ShareInfo, SubscriptionInfo};
+use trove_node::community::{BrowsePage, CommunityInfo, MemberView, RefreshReport, TokenView};
 use trove_node::download::get::{GetReport, GetRequest};
 use trove_node::publish::{PublishRequest, PublishResult};
 use trove_node::sync::SyncReport;
@@ -210,6 +213,90 @@ impl Backend {
         match self {
             Backend::Local(n) => ops::downloads(n),
             Backend::Remote(c) => c.get("/api/downloads").await,
+        }
+    }
+
+    pub async fn set_visibility(&self, body: VisibilityBody) -> CliResult<PublishResult> {
+        match self {
+            Backend::Local(n) => Ok(n.set_visibility(&body.share, body.public).await?),
+            Backend::Remote(c) => c.post("/api/shares/visibility", &body).await,
+        }
+    }
+
+    pub async fn update_subscription(&self, body: SubscriptionUpdate) -> CliResult<SubscriptionInfo> {
+        match self {
+            Backend::Local(n) => ops::update_subscription(n, &body).await,
+            Backend::Remote(c) => c.post("/api/subscriptions/update", &body).await,
+        }
+    }
+
+    pub async fn communities(&self) -> CliResult<Vec<CommunityInfo>> {
+        match self {
+            Backend::Local(n) => comm::list(n),
+            Backend::Remote(c) => c.get("/api/communities").await,
+        }
+    }
+
+    pub async fn community_create(&self, body: CreateBody) -> CliResult<CommunityInfo> {
+        match self {
+            Backend::Local(n) => comm::create(n, &body).await,
+            Backend::Remote(c) => c.post("/api/communities/create", &body).await,
+        }
+    }
+
+    pub async fn community_join(&self, body: JoinBody) -> CliResult<CommunityInfo> {
+        match self {
+            Backend::Local(n) => comm::join(n, &body).await,
+            Backend::Remote(c) => c.post("/api/communities/join", &body).await,
+        }
+    }
+
+    pub async fn community_leave(&self, p: CommunityParam) -> CliResult<Left> {
+        match self {
+            Backend::Local(n) => comm::leave(n, &p).await,
+            Backend::Remote(c) => c.post("/api/communities/leave", &p).await,
+        }
+    }
+
+    pub async fn community_refresh(&self, p: CommunityParam) -> CliResult<RefreshReport> {
+        match self {
+            Backend::Local(n) => comm::refresh(n, &p).await,
+            Backend::Remote(c) => c.post("/api/communities/refresh", &p).await,
+        }
+    }
+
+    pub async fn community_members(&self, p: CommunityParam) -> CliResult<Vec<MemberView>> {
+        match self {
+            Backend::Local(n) => comm::members(n, &p),
+            Backend::Remote(c) => c.get_query("/api/communities/members", &p).await,
+        }
+    }
+
+    pub async fn community_browse(&self, p: CommunityParam) -> CliResult<BrowsePage> {
+        match self {
+            Backend::Local(n) => comm::browse(n, &p),
+            Backend::Remote(c) => c.get_query("/api/communities/browse", &p).await,
+        }
+    }
+
+    pub async fn community_issue_token(&self, body: IssueBody) -> CliResult<TokenView> {
+        match self {
+            Backend::Local(n) => comm::issue_token(n, &body),
+            Backend::Remote(c) => c.post("/api/communities/token/issue", &body).await,
+        }
+    }
+
+    pub async fn community_set_token(&self, body: SetTokenBody) -> CliResult<CommunityInfo> {
+        match self {
+            Backend::Local(n) => comm::set_token(n, &body).await,
+            Backend::Remote(c) => c.post("/api/communities/token/set", &body).await,
+        }
+    }
+
+    pub async fn community_set_strict(&self, body: StrictBody) -> CliResult<CommunityInfo> {
+        match self {
+            Backend::Local(n) => comm::set_strict(n, &body),
+            Backend::Remote(c) => c.post("/api/communities/strict", &body).await,
         }
     }
 }

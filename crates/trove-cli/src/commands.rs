@@ -2,8 +2,10 @@
 //! (daemon or in-process), show progress, and print the result: text for people, or exactly
 //! one JSON document on stdout with `--json`.
 
-use crate::args::{Command, Global, IdentityCmd, PublishArgs, SearchArgs};
+use crate::api_ext::{SubscriptionUpdate, VisibilityBody};
+use crate::args::{Command, CommunityCmd, Global, IdentityCmd, PublishArgs, SearchArgs, TokenCmd};
 use crate::backend::Backend;
+use crate::community::{CommunityParam, CreateBody, IssueBody, JoinBody, SetTokenBody, StrictBody};
 use crate::error::{CliError, CliResult, ErrorKind, kind_of_message};
 use crate::local;
 use crate::ops::{ExportBody, FetchBody, ImportBody, LsParams, SearchParams, SubscribeBody};
@@ -191,11 +193,18 @@ pub async fn execute(b: &Backend, g: &Global, cmd: Command) -> CliResult<()> {
                 }
                 let mut rows = vec![header(&["TITLE", "REV", "FILES", "TRUST", "SHARE ID", "LAST ERROR"])];
                 for s in v {
+                    let mut trust = s.trust.clone();
+                    if s.weight != 1.0 {
+                        trust.push_str(&format!(" ×{}", s.weight));
+                    }
+                    if s.blocklist {
+                        trust.push_str(" blocklist");
+                    }
                     rows.push(vec![
                         or_dash(s.title.as_deref()).to_string(),
                         s.seq.map_or("-".into(), |q| q.to_string()),
                         s.items.map_or("-".into(), |q| q.to_string()),
-                        s.trust.clone(),
+                        trust,
                         s.share_id.to_hex(),
                         or_dash(s.last_error.as_deref()).to_string(),
                     ]);
@@ -415,7 +424,35 @@ pub async fn execute(b: &Backend, g: &Global, cmd: Command) -> CliResult<()> {
             });
             Ok(())
         }
-        Command::Serve(_) | Command::Events | Command::Demo(_) | Command::Ui { .. } => {
+        Command::Visibility { share, visibility } => {
+            let public = visibility == "public";
+            let r = b.set_visibility(VisibilityBody { share, public }).await?;
+            emit(g, &r, |r| {
+                println!("{} is now {visibility}: revision {} published", r.name, r.seq);
+                println!("{}", r.link);
+            });
+            Ok(())
+        }
+        Command::Subscription(a) => {
+            if a.trust.is_none() && a.weight.is_none() && a.blocklist.is_none() {
+                return Err(CliError::invalid("nothing to change: give --trust, --weight or --blocklist on|off"));
+            }
+            let body = SubscriptionUpdate { share: a.share, trust: a.trust, blocklist: a.blocklist, weight: a.weight };
+            let s = b.update_subscription(body).await?;
+            emit(g, &s, |s| {
+                println!(
+                    "{} ({}): trust {}, weight {}{}",
+                    or_dash(s.title.as_deref()),
+                    short(&s.share_id),
+                    s.trust,
+                    s.weight,
+                    if s.blocklist { ", blocklist: what it lists is hidden from search" } else { "" }
+                )
+            });
+            Ok(())
+        }
+        Command::Community { action } => community(b, g, action).await,
+        Command::Serve(_) | Command::Relay(_) | Command::Events | Command::Demo(_) | Command::Ui { .. } => {
             Err(CliError::internal("this command does not run on a backend"))
         }
     }
@@ -446,7 +483,13 @@ async fn publish(b: &Backend, g: &Global, a: PublishArgs) -> CliResult<()> {
         title: a.title,
         description: a.description,
         tags: a.tags,
-        public: a.public,
+        public: if a.public {
+            Some(true)
+        } else if a.private {
+            Some(false)
+        } else {
+            None
+        },
         share: a.share,
         name: a.name,
         communities,
@@ -581,6 +624,142 @@ pub async fn open_ui(g: &Global, no_open: bool) -> CliResult<()> {
                 eprintln!("notice: could not open a browser ({why}); open this address yourself:");
             }
             println!("{url}");
+        }
+    }
+    Ok(())
+}
+
+/// A community for people: name (or short id), strict mark, owner mark.
+fn community_line(c: &trove_node::community::CommunityInfo) -> String {
+    let mut s = format!("{} ({})", c.name.as_deref().unwrap_or("unnamed"), short(&c.share_id));
+    if c.owner {
+        s.push_str(", yours");
+    }
+    if c.strict {
+        s.push_str(", strict");
+    }
+    s
+}
+
+fn param(community: String) -> CommunityParam {
+    CommunityParam { community, cursor: None, limit: None }
+}
+
+async fn community(b: &Backend, g: &Global, action: CommunityCmd) -> CliResult<()> {
+    match action {
+        CommunityCmd::Create { name, strict } => {
+            let c = b.community_create(CreateBody { name, strict }).await?;
+            emit(g, &c, |c| {
+                println!("created and joined {}", community_line(c));
+                println!("others join with: trove community join {}", c.link);
+            });
+        }
+        CommunityCmd::Join { target, pubkey, name, token, strict } => {
+            let body = JoinBody { link: Some(target), share_pubkey: pubkey, name, token, strict, share_id: None };
+            let c = b.community_join(body).await?;
+            emit(g, &c, |c| {
+                println!("joined {}", community_line(c));
+                println!("`trove community browse {}` lists its public shares", short(&c.share_id));
+            });
+        }
+        CommunityCmd::Leave { community } => {
+            let l = b.community_leave(param(community.clone())).await?;
+            if !l.ok {
+                return Err(CliError::not_found(format!("not a member of community '{community}'")));
+            }
+            emit(g, &l, |_| println!("left {community}"));
+        }
+        CommunityCmd::List => {
+            let list = b.communities().await?;
+            emit(g, &list, |v| {
+                if v.is_empty() {
+                    println!(
+                        "no communities joined: `trove community join LINK` joins one, `trove community create` makes one"
+                    );
+                    return;
+                }
+                let mut rows = vec![header(&["NAME", "ID", "ROLE", "MODE", "TOKEN"])];
+                for c in v {
+                    rows.push(vec![
+                        or_dash(c.name.as_deref()).into(),
+                        c.share_id.to_hex(),
+                        if c.owner { "owner" } else { "member" }.into(),
+                        if c.strict { "strict" } else { "open" }.into(),
+                        if c.token.is_some() { "yes" } else { "-" }.into(),
+                    ]);
+                }
+                table(&rows);
+            });
+        }
+        CommunityCmd::Members { community } => {
+            let list = b.community_members(param(community)).await?;
+            emit(g, &list, |v| {
+                if v.is_empty() {
+                    println!("no members known yet: `trove community refresh` asks the network");
+                    return;
+                }
+                let mut rows = vec![header(&["NODE", "KIND", "TOKEN", "ADDRESSES"])];
+                for m in v {
+                    let mut node = m.node_id[..16.min(m.node_id.len())].to_string();
+                    if m.is_self {
+                        node.push_str(" (you)");
+                    }
+                    rows.push(vec![
+                        node,
+                        if m.v1 { "v1" } else { "trove" }.into(),
+                        if m.has_token { "yes" } else { "-" }.into(),
+                        m.addrs.join(", "),
+                    ]);
+                }
+                table(&rows);
+            });
+        }
+        CommunityCmd::Browse { community, limit, cursor } => {
+            let page = b.community_browse(CommunityParam { community, cursor, limit: Some(limit) }).await?;
+            emit(g, &page, |p| {
+                if p.shares.is_empty() {
+                    println!("no public shares in this view yet: `trove community refresh` asks the members");
+                }
+                for s in &p.shares {
+                    println!(
+                        "{} (revision {}){}",
+                        s.title.as_deref().unwrap_or("untitled"),
+                        s.seq,
+                        if s.is_own { ", yours" } else { "" }
+                    );
+                    if let Some(d) = &s.description {
+                        println!("  {d}");
+                    }
+                    println!("  {}", s.link);
+                }
+                if let Some(n) = &p.next {
+                    println!("more: --cursor {n}");
+                }
+            });
+        }
+        CommunityCmd::Refresh { community } => {
+            let r = b.community_refresh(param(community)).await?;
+            emit(g, &r, |r| {
+                println!(
+                    "asked {} peers ({} trove, {} v1): {} members, {} public shares in view",
+                    r.candidates, r.trove_peers, r.v1_members, r.members, r.shares
+                );
+                for e in &r.errors {
+                    println!("  {e}");
+                }
+            });
+        }
+        CommunityCmd::Token { action: TokenCmd::Issue { community, member, days } } => {
+            let t = b.community_issue_token(IssueBody { community, member, days: Some(days) }).await?;
+            emit(g, &t, |t| println!("{}", t.hex));
+        }
+        CommunityCmd::Token { action: TokenCmd::Set { community, token } } => {
+            let c = b.community_set_token(SetTokenBody { community, token }).await?;
+            emit(g, &c, |c| println!("token installed for {}", community_line(c)));
+        }
+        CommunityCmd::Strict { community, on } => {
+            let c = b.community_set_strict(StrictBody { community, strict: on }).await?;
+            emit(g, &c, |c| println!("{}: {}", community_line(c), if c.strict { "strict" } else { "open" }));
         }
     }
     Ok(())

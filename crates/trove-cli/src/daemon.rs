@@ -3,7 +3,7 @@
 //! and front ends find it, prints its addresses, and on the way out stops the API (event
 //! streams end, long requests give up), shuts the node down and removes `daemon.json`.
 
-use crate::args::{Global, ServeArgs};
+use crate::args::{Global, RelayArgs, ServeArgs};
 use crate::error::{CliError, CliResult};
 use crate::runfiles::{self, DaemonInfo};
 use crate::{api, local};
@@ -17,6 +17,63 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Runs the daemon.
 pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
+    let cfg = local::node_config(g)?;
+    run(g, args, cfg).await
+}
+
+/// Runs a dedicated relay: the daemon with relaying on (the `[relay]` section of
+/// config.toml with the flags on top), content relaying on unless `--no-content`, and never
+/// a relay client itself.
+pub async fn relay(g: &Global, a: RelayArgs) -> CliResult<()> {
+    let mut cfg = local::node_config(g)?;
+    relay_settings(&mut cfg.relay, &a)?;
+    run(g, a.serve, cfg).await
+}
+
+/// Applies `trove relay`'s flags to the relay settings.
+pub fn relay_settings(r: &mut trove_node::relay::RelaySettings, a: &RelayArgs) -> CliResult<()> {
+    use trove_node::relay::{Bandwidth, RelayUse};
+    r.enabled = true;
+    r.client = RelayUse::Never;
+    r.content = !a.no_content;
+    for addr in &a.announce {
+        trove_proto::wire::PeerAddr::parse_bootstrap(addr).map_err(|e| {
+            CliError::invalid(format!("--announce '{addr}': {e} (give tcp://IP:PORT or quic://IP:PORT)"))
+        })?;
+    }
+    if !a.announce.is_empty() {
+        r.announce = a.announce.clone();
+    }
+    if let Some(n) = a.max_tunnels {
+        r.max_tunnels = n;
+    }
+    if let Some(n) = a.max_per_identity {
+        r.max_per_identity = n;
+    }
+    if let Some(n) = a.max_per_ip {
+        r.max_per_ip = n;
+    }
+    if let Some(q) = a.control_quota {
+        r.control_quota_mib = q;
+    }
+    if let Some(q) = a.content_quota {
+        r.content_quota_mib = q;
+    }
+    r.bandwidth = match a.bandwidth.as_deref() {
+        Some("low") => Bandwidth::Low,
+        Some("high") => Bandwidth::High,
+        Some(_) => Bandwidth::Medium,
+        None => r.bandwidth,
+    };
+    if r.max_tunnels == 0 || r.max_per_identity == 0 || r.max_per_ip == 0 {
+        return Err(CliError::invalid(
+            "--max-tunnels, --max-per-identity and --max-per-ip must be at least 1 (a relay with no room relays nothing)",
+        ));
+    }
+    Ok(())
+}
+
+async fn run(g: &Global, args: ServeArgs, cfg: trove_node::NodeConfig) -> CliResult<()> {
     if !args.api.ip().is_loopback() && !args.api_public {
         return Err(CliError::invalid(format!(
             "--api {} is not a loopback address: the API would be reachable from the network; use 127.0.0.1:PORT, or add --api-public if you really mean it",
@@ -24,7 +81,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
         )));
     }
     let dir = local::data_dir(g);
-    let cfg = local::node_config(g)?;
+    let relay = cfg.relay.enabled.then(|| cfg.relay.clone());
     let node = local::start_node(cfg, false, g.quiet).await?;
     let started = async {
         let token = runfiles::load_or_create_token(&dir)
@@ -92,6 +149,13 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
                 "ui": crate::ui::url(api_addr, None),
                 "token_file": dir.join(runfiles::TOKEN_FILE),
                 "data_dir": dir,
+                "relay": relay.as_ref().map(|r| serde_json::json!({
+                    "max_tunnels": r.max_tunnels,
+                    "max_per_identity": r.max_per_identity,
+                    "max_per_ip": r.max_per_ip,
+                    "content": r.content,
+                    "announce": r.announce,
+                })),
             })
         );
     } else {
@@ -106,6 +170,15 @@ pub async fn serve(g: &Global, args: ServeArgs) -> CliResult<()> {
         let adv: Vec<String> = node.advertised().iter().map(|a| a.to_string()).collect();
         if !adv.is_empty() {
             println!("advertised      {}", adv.join(", "));
+        }
+        if let Some(r) = &relay {
+            println!(
+                "relaying        up to {} reservations ({} per node, {} per IP), {}",
+                r.max_tunnels,
+                r.max_per_identity,
+                r.max_per_ip,
+                if r.content { "content included" } else { "control traffic only" }
+            );
         }
         println!("API             http://{api_addr} (token in {})", dir.join(runfiles::TOKEN_FILE).display());
         // The address with the token goes to a terminal only, never into a log file.

@@ -157,7 +157,7 @@ async fn steps(g: &Global, s: &mut Steps<'_>, alice: &Node, bob: &Node, content:
             title: Some("Demo share".into()),
             description: Some("Photos, a recording and a dataset".into()),
             tags: vec!["demo".into()],
-            public: true,
+            public: Some(true),
             ..Default::default()
         })
         .await;

@@ -6,7 +6,8 @@
 //! Files: `args` (the command line), `commands` (one function per command and its output),
 //! `backend` (daemon or in-process), `local` (starting an in-process node), `client` (the
 //! HTTP client of the API), `api` (the API server), `ops` (the operations both sides share),
-//! `api_ext` (the endpoints the web UI adds), `ui` (the embedded web UI), `daemon`
+//! `api_ext` (the endpoints the web UI adds), `community` (community requests and
+//! endpoints), `ui` (the embedded web UI), `daemon`
 //! (`trove serve`), `runfiles` (token and daemon files), `progress`, `demo`, `error`.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod args;
 pub mod backend;
 pub mod client;
 pub mod commands;
+pub mod community;
 pub mod daemon;
 pub mod demo;
 pub mod error;
@@ -92,6 +94,7 @@ async fn run_command(cli: Cli) -> Result<(), CliError> {
     let g = cli.global;
     match cli.command {
         Command::Serve(a) => daemon::serve(&g, a).await,
+        Command::Relay(a) => daemon::relay(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Ui { no_open } => commands::open_ui(&g, no_open).await,
         Command::Events => {

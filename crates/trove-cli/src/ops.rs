@@ -228,6 +228,23 @@ pub fn subscriptions(node: &Node) -> CliResult<Vec<trove_node::api::Subscription
     Ok(node.subscriptions()?)
 }
 
+/// Changes trust, weight or the blocklist mark of a subscription; returns it as listed.
+pub async fn update_subscription(
+    node: &Node,
+    u: &crate::api_ext::SubscriptionUpdate,
+) -> CliResult<trove_node::api::SubscriptionInfo> {
+    let change = trove_node::sync::SubscriptionChange {
+        trust: u.trust.as_deref().map(trove_node::api::parse_trust).transpose()?,
+        weight: u.weight,
+        blocklist: u.blocklist,
+    };
+    let sub = node.update_subscription(&u.share, change).await?;
+    node.subscriptions()?
+        .into_iter()
+        .find(|s| s.share_id == sub.share_id)
+        .ok_or_else(|| CliError::not_found(format!("not subscribed to {}", sub.share_id)))
+}
+
 pub async fn sync(node: &Node) -> CliResult<Vec<SyncReport>> {
     Ok(node.sync_all().await?)
 }
@@ -346,10 +363,10 @@ pub async fn search(node: &Node, p: &SearchParams) -> CliResult<SearchView> {
     })
 }
 
-/// The node's search (to be wired to `Node::search` when it lands).
+/// The node's search over own shares and subscriptions.
 async fn node_search(
-    _node: &Node,
-    _q: &trove_store::search::SearchQuery,
+    node: &Node,
+    q: &trove_store::search::SearchQuery,
 ) -> CliResult<trove_store::search::SearchResults> {
-    Err(CliError::new(crate::error::ErrorKind::Unavailable, "search is not available in this build yet"))
+    Ok(node.search(q.clone()).await?)
 }

@@ -1,12 +1,12 @@
 // Pieces every page uses: hooks over the API and its events, messages, dialogs, the folder
 // picker, progress bars, copy buttons and QR codes. Plain Preact components written with htm.
 
-import { html, useState, useEffect, useRef, useCallback } from './vendor/htm-preact.mjs';
+import { html, useState, useEffect, useLayoutEffect, useRef, useCallback } from './vendor/htm-preact.mjs';
 import { encode } from './vendor/uqr.mjs';
 import * as api from './api.js';
 import * as fmt from './format.js';
 
-export { html, useState, useEffect, useRef, useCallback };
+export { html, useState, useEffect, useLayoutEffect, useRef, useCallback };
 
 let nextId = 0;
 /** A stable unique id for label/aria pairs. */
@@ -238,30 +238,40 @@ export function FolderPicker({ open, onClose, onPick, mode = 'dir', start, title
   const [typed, setTyped] = useState(start || '');
   const [picked, setPicked] = useState([]);
   const [hidden, setHidden] = useState(false);
+  // The person is typing a path: a listing that arrives meanwhile must not replace it.
+  const editing = useRef(false);
   const listing = useAsync(() => (open ? api.get('/api/fs', { path, hidden: hidden ? 'true' : '' }) : null), [open, path, hidden]);
+  const goTo = (p) => {
+    editing.current = false;
+    setPath(p);
+  };
   useEffect(() => {
     if (open) {
+      editing.current = false;
       setPath(start || '');
       setTyped(start || '');
       setPicked([]);
     }
   }, [open]);
   useEffect(() => {
-    if (listing.data) setTyped(listing.data.path);
+    if (listing.data && !editing.current) setTyped(listing.data.path);
   }, [listing.data]);
   const l = listing.data;
   const toggle = (p) => setPicked((cur) => (cur.includes(p) ? cur.filter((x) => x !== p) : [...cur, p]));
   const go = (e) => {
     e.preventDefault();
-    setPath(typed.trim());
+    goTo(typed.trim());
   };
   return html`<${Dialog} open=${open} onClose=${onClose} title=${title || (mode === 'dir' ? 'Choose a folder' : 'Choose files or folders')} class="picker">
     <form class="picker-path" onSubmit=${go}>
       <label for="picker-path-input" class="sr-only">Folder</label>
-      <input id="picker-path-input" type="text" value=${typed} onInput=${(e) => setTyped(e.target.value)} spellcheck="false" />
+      <input id="picker-path-input" type="text" value=${typed} spellcheck="false" onInput=${(e) => {
+        editing.current = true;
+        setTyped(e.target.value);
+      }} />
       <button type="submit" class="btn btn-small">Go</button>
-      <button type="button" class="btn btn-small" disabled=${!l || !l.parent} onClick=${() => l && l.parent && setPath(l.parent)}>Up</button>
-      ${l && l.home ? html`<button type="button" class="btn btn-small" onClick=${() => setPath(l.home)}>Home</button>` : null}
+      <button type="button" class="btn btn-small" disabled=${!l || !l.parent} onClick=${() => l && l.parent && goTo(l.parent)}>Up</button>
+      ${l && l.home ? html`<button type="button" class="btn btn-small" onClick=${() => goTo(l.home)}>Home</button>` : null}
     </form>
     <label class="check"><input type="checkbox" checked=${hidden} onChange=${(e) => setHidden(e.target.checked)} /> Show hidden files</label>
     <${ErrorBox} error=${listing.error} />
@@ -277,7 +287,7 @@ export function FolderPicker({ open, onClose, onPick, mode = 'dir', start, title
                   aria-label=${'Select ' + e.name} />`
               : null}
             ${e.is_dir
-              ? html`<button type="button" class="link" onClick=${() => setPath(e.path)} aria-label=${'Open folder ' + e.name}>${e.name}/</button>`
+              ? html`<button type="button" class="link" onClick=${() => goTo(e.path)} aria-label=${'Open folder ' + e.name}>${e.name}/</button>`
               : html`<label for=${'pick-' + e.path}>${e.name} <span class="muted">${fmt.bytes(e.size)}</span></label>`}
           </li>`,
         )}

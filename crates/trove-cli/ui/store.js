@@ -93,11 +93,26 @@ export function isNew(shareId, seq) {
   return seen !== null && Number(seen) < seq;
 }
 
+const seenSubs = new Set();
+
+/** Re-renders the calling component when a share is marked as seen. */
+export function useSeen() {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const f = () => tick((n) => n + 1);
+    seenSubs.add(f);
+    return () => seenSubs.delete(f);
+  }, []);
+}
+
 /** Remembers that revision `seq` of a share was looked at. */
 export function markSeen(shareId, seq) {
   if (seq === null || seq === undefined) return;
   const seen = localStorage.getItem(SEEN + shareId);
-  if (seen === null || Number(seen) < seq) localStorage.setItem(SEEN + shareId, String(seq));
+  if (seen === null || Number(seen) < seq) {
+    localStorage.setItem(SEEN + shareId, String(seq));
+    seenSubs.forEach((f) => f());
+  }
 }
 
 /** Remembers the revision of a share first seen, so a later one is marked new. */

@@ -186,6 +186,17 @@ impl Endpoint {
         }
     }
 
+    /// [`Endpoint::shutdown`], returning once the listeners are closed (their ports can be
+    /// bound again).
+    pub async fn close(&self) {
+        let tasks: Vec<_> = self.inner.tasks.lock().expect("tasks lock").drain(..).collect();
+        self.shutdown();
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
     /// Opens an authenticated session with `addr` (direct addresses; relayed ones are
     /// reached through a relay session by the caller).
     pub async fn connect(&self, addr: &PeerAddr) -> Result<Session, NetError> {

@@ -20,13 +20,15 @@ struct Entry {
 struct State {
     sessions: HashMap<String, Entry>,
     dialing: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
-    /// Recent dial failures: further dials fail at once until the entry expires, so one dead
-    /// or stalling address costs one deadline, not one per request.
+    /// Recent slow dial failures: further dials fail at once until the entry expires, so one
+    /// stalling address costs one deadline, not one per request.
     failed: HashMap<String, (Instant, String)>,
 }
 
 /// How long a failed dial is remembered.
 pub const FAILED_DIAL_MEMORY: Duration = Duration::from_secs(15);
+/// Dial failures quicker than this are not remembered.
+const REMEMBER_SLOWER_THAN: Duration = Duration::from_millis(500);
 /// Most failed dials remembered.
 const MAX_FAILED: usize = 4096;
 
@@ -85,6 +87,7 @@ impl Pool {
             return Ok(s);
         }
         self.recent_failure(&key, addr)?;
+        let started = Instant::now();
         let r = match addr.relay_via {
             Some(_) => crate::relayed::connect(self, addr).await,
             None => self.ep.connect(addr).await,
@@ -96,6 +99,12 @@ impl Pool {
                 st.failed.remove(&key);
                 s
             }
+            // A relayed address is not remembered as failed: its relay's own dial failures
+            // are, and asking a live relay for a slot costs one round trip; the node behind
+            // it may come back at any moment.
+            // Nor is a quick failure (a refused connection costs one round trip): only a
+            // dial that cost a deadline is worth not repeating.
+            Err(e) if addr.relay_via.is_some() || started.elapsed() < REMEMBER_SLOWER_THAN => return Err(e),
             Err(e) => {
                 if st.failed.len() >= MAX_FAILED {
                     let now = Instant::now();

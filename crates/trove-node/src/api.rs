@@ -33,6 +33,8 @@ pub struct SubscriptionInfo {
     pub share_pubkey: Option<PubKey>,
     pub trust: String,
     pub blocklist: bool,
+    /// Ranking weight in search.
+    pub weight: f64,
     pub seq: Option<u64>,
     pub manifest_id: Option<ManifestId>,
     pub title: Option<String>,
@@ -212,6 +214,7 @@ impl Node {
                 share_pubkey: s.share_pubkey,
                 trust: s.trust.as_str().into(),
                 blocklist: s.is_blocklist,
+                weight: s.weight,
                 seq: s.current_seq,
                 manifest_id: s.manifest_id,
                 title: m.as_ref().and_then(|m| m.title.clone()),

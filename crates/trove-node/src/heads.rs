@@ -14,6 +14,8 @@ use trove_proto::wire::ShareHead;
 pub struct HeadBoard {
     heads: Mutex<HashMap<ShareId, ShareHead>>,
     changed: Notify,
+    /// Set at shutdown: every watcher returns at once.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl HeadBoard {
@@ -31,6 +33,12 @@ impl HeadBoard {
             self.changed.notify_waiters();
         }
         newer
+    }
+
+    /// Ends every long poll now and in the future (the node is shutting down).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
     }
 
     /// The newest head of a share.
@@ -57,7 +65,7 @@ impl HeadBoard {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let found = self.newer_than(watched);
-            if !found.is_empty() {
+            if !found.is_empty() || self.closed.load(std::sync::atomic::Ordering::SeqCst) {
                 return found;
             }
             tokio::select! {

@@ -46,6 +46,10 @@ pub(crate) struct Inner {
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Background downloads.
     pub downloads: crate::download::manager::Downloads,
+    /// The search index over own shares and subscriptions.
+    pub search: trove_store::search::SearchIndex,
+    /// Rules of blocklist subscriptions, applied to search results.
+    pub blocklists: Mutex<std::collections::HashMap<trove_proto::ShareId, trove_proto::wire::BlocklistRules>>,
     /// One head application per followed share at a time.
     pub apply_locks: Mutex<std::collections::HashMap<trove_proto::ShareId, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises publishes of the same node (seq reservation, head updates).
@@ -137,6 +141,17 @@ impl Node {
         let community = crate::community::State::load(&db)?;
         let relay = crate::relay::RelayState::new(&cfg.relay, &key, events.clone());
         let cfg_parallel = cfg.parallel_files;
+        let index_dir = cfg.data_dir.join("index");
+        let (search, index_state) =
+            tokio::task::spawn_blocking(move || trove_store::search::SearchIndex::open(&index_dir))
+                .await
+                .map_err(|e| NodeError::Invalid(format!("startup task failed: {e}")))??;
+        if let trove_store::search::OpenState::Recreated { reason, moved_to } = &index_state {
+            tracing::warn!(
+                "the search index was damaged ({reason}); it was moved to {} and is rebuilt",
+                moved_to.display()
+            );
+        }
         let inner = Arc::new(Inner {
             content: ContentServer::new(db.clone()),
             upload_throttle: (cfg.upload_limit_kib > 0)
@@ -161,6 +176,8 @@ impl Node {
             publish_lock: tokio::sync::Mutex::new(()),
             apply_locks: Mutex::default(),
             downloads: crate::download::manager::Downloads::new(cfg_parallel),
+            search,
+            blocklists: Mutex::default(),
             sync_now: Arc::default(),
             subs_changed: Arc::default(),
             community,
@@ -176,6 +193,7 @@ impl Node {
             inner.peers.restore(&r);
         }
         inner.load_state()?;
+        node_index_start(&inner, &index_state);
         let node = Node { inner };
         node.spawn_background();
         if node.inner.cfg.resume_downloads {
@@ -202,12 +220,13 @@ impl Node {
     /// Stops the background work and the listeners, flushing what needs saving.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
+        self.inner.heads.close();
         let tasks: Vec<_> = self.inner.tasks.lock().expect("tasks").drain(..).collect();
         for t in tasks {
             t.abort();
         }
         self.inner.flush_peers();
-        self.inner.endpoint.shutdown();
+        self.inner.endpoint.close().await;
         self.inner.relay.shutdown();
         // Let aborted tasks drop their references before the data directory is released.
         tokio::task::yield_now().await;
@@ -298,6 +317,27 @@ impl Inner {
             let _ = self.db.save_peers(&dirty, &limits);
         }
     }
+}
+
+/// Loads blocklist rules and rebuilds the search index in the background when it was
+/// missing or damaged.
+fn node_index_start(inner: &Arc<Inner>, state: &trove_store::search::OpenState) {
+    inner.load_saved_blocklists();
+    let rebuild = !matches!(state, trove_store::search::OpenState::Opened);
+    let me = inner.clone();
+    inner.spawn(async move {
+        let me2 = me.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            if rebuild { me2.rebuild_index().map(|n| n as usize) } else { me2.reconcile_index() }
+        })
+        .await;
+        match r {
+            Ok(Ok(n)) if n > 0 => tracing::info!("search index brought up to date ({n} changes)"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("updating the search index: {e}"),
+            Err(e) => tracing::warn!("updating the search index: {e}"),
+        }
+    });
 }
 
 /// The addresses to advertise: configured ones, else the listen addresses with an

@@ -27,12 +27,15 @@ pub struct PublishRequest {
     pub description: Option<String>,
     /// Tags for every item.
     pub tags: Vec<String>,
-    pub public: bool,
+    /// Public or private; `None` keeps the previous revision's visibility (private for a new
+    /// share).
+    pub public: Option<bool>,
     /// An existing share (name, id or id prefix) to publish a new revision of.
     pub share: Option<String>,
     /// The name of a new share (default: the title or the first path's name).
     pub name: Option<String>,
-    /// Communities the share is bound to (public shares are listed to their members).
+    /// Communities the share is bound to (public shares are listed to their members); empty
+    /// keeps the previous revision's (use `set_share_communities` to change them alone).
     pub communities: Vec<ShareId>,
 }
 
@@ -151,6 +154,7 @@ impl Inner {
                 origin: Origin::Published,
             });
         }
+        let previous = crate::views::own_latest(&self.db, &share.share_id)?;
         let seq = self.db.reserve_seq(&share.share_id)?;
         let now = unix_now();
         let mut manifest = Manifest {
@@ -162,8 +166,16 @@ impl Inner {
             expires_at: None,
             title: req.title.clone().or_else(|| Some(share.name.clone())),
             description: req.description.clone(),
-            visibility: if req.public { Visibility::Public } else { Visibility::Private },
-            communities: req.communities.clone(),
+            visibility: match req.public {
+                Some(true) => Visibility::Public,
+                Some(false) => Visibility::Private,
+                None => previous.as_ref().map_or(Visibility::Private, |m| m.visibility),
+            },
+            communities: if req.communities.is_empty() {
+                previous.as_ref().map(|m| m.communities.clone()).unwrap_or_default()
+            } else {
+                req.communities.clone()
+            },
             items,
             recommended_shares: Vec::new(),
             signature: None,
@@ -197,7 +209,7 @@ impl Inner {
             manifest_id: manifest_id.to_hex(),
             items: manifest.items.len(),
         });
-        crate::search_hooks::index_own(self, &share.share_id, &manifest);
+        crate::search_hooks::index_own(self, &manifest).await;
         self.on_published(&manifest);
         let me = self.clone();
         let m2 = manifest.clone();

@@ -19,6 +19,15 @@ use trove_proto::wire::{GetManifest, GetManifestPage, Manifest, PeerAddr, ShareH
 use trove_proto::{ManifestId, PubKey, ShareId, cbor, dht_key};
 use trove_store::db::{PeerSource, SubscribeOptions, Subscription, SyncOutcome, Trust, unix_now};
 
+/// What [`Node::update_subscription`] changes; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionChange {
+    pub trust: Option<Trust>,
+    /// Ranking weight in search (default 1.0; above 0, at most 100).
+    pub weight: Option<f64>,
+    pub blocklist: Option<bool>,
+}
+
 /// The result of syncing one share.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncReport {
@@ -71,11 +80,55 @@ impl Node {
             }
         }
         let sub = self.inner.db.subscribe(&r.share_id, &opts)?;
+        if existing.as_ref().is_some_and(|e| e.trust != sub.trust || e.weight != sub.weight) {
+            crate::search_hooks::update_options(&self.inner, &sub);
+        }
         for a in crate::node::resolve_bootstrap(&sub.bootstrap).await {
             self.inner.peers.hint(&a, PeerSource::Bootstrap, None, None);
         }
         self.inner.subs_changed.notify_waiters();
         Ok(self.inner.sync_one(sub).await)
+    }
+
+    /// Marks a followed share as a blocklist (its `blocklist` item hides the shares and
+    /// contents it lists from search) or clears the mark.
+    pub async fn set_blocklist(&self, target: &str, on: bool) -> Result<Subscription> {
+        self.update_subscription(target, SubscriptionChange { blocklist: Some(on), ..Default::default() }).await
+    }
+
+    /// Changes how a followed share counts in search: its trust tier, its ranking weight,
+    /// and whether it is a blocklist. Search reflects the change at once.
+    pub async fn update_subscription(&self, target: &str, change: SubscriptionChange) -> Result<Subscription> {
+        let r = crate::share_ref::parse(target, Some(&self.inner.db))?;
+        let Some(s) = self.inner.db.subscription(&r.share_id)? else {
+            return Err(NodeError::NotFound(format!("not subscribed to {}", r.share_id)));
+        };
+        if let Some(w) = change.weight
+            && !(w.is_finite() && w > 0.0 && w <= 100.0)
+        {
+            return Err(NodeError::Invalid(format!("weight {w} is out of range: give a number above 0, at most 100")));
+        }
+        let opts = SubscribeOptions {
+            share_pubkey: s.share_pubkey,
+            trust: change.trust.unwrap_or(s.trust),
+            is_blocklist: change.blocklist.unwrap_or(s.is_blocklist),
+            weight: change.weight.unwrap_or(s.weight),
+            bootstrap: s.bootstrap.clone(),
+        };
+        let sub = self.inner.db.subscribe(&r.share_id, &opts)?;
+        if sub.trust != s.trust || sub.weight != s.weight {
+            crate::search_hooks::update_options(&self.inner, &sub);
+        }
+        if s.is_blocklist && !sub.is_blocklist {
+            crate::search_hooks::forget_blocklist(&self.inner, &r.share_id);
+        } else if sub.is_blocklist
+            && !s.is_blocklist
+            && let Some(id) = sub.manifest_id
+            && let Some(m) = crate::views::manifest(&self.inner.db, &id)?
+        {
+            crate::search_hooks::index_subscription(&self.inner, &sub, &m).await;
+        }
+        Ok(sub)
     }
 
     /// Ends a subscription and removes its results from search. The highest seq seen is kept
@@ -292,7 +345,7 @@ impl Inner {
                 unix_now(),
             );
         }
-        crate::search_hooks::index_subscription(self, sub, &manifest);
+        crate::search_hooks::index_subscription(self, sub, &manifest).await;
         self.emit(Event::ManifestUpdated {
             share_id: sub.share_id.to_hex(),
             seq,

@@ -31,7 +31,7 @@ async fn publish(n: &Node, root: &std::path::Path, name: &str, public: bool, com
             paths: vec![root.join(format!("{name}.txt"))],
             name: Some(name.into()),
             title: Some(name.into()),
-            public,
+            public: Some(public),
             communities,
             ..Default::default()
         })

@@ -60,7 +60,9 @@ async fn a_v1_shaped_bootstrap_that_never_routes_still_works() {
     let key = trove_proto::dht_key::share_head(&r.share_id);
     let deadline = Instant::now() + Duration::from_secs(30);
     let providers = trove_proto::dht_key::content_providers(&trove_proto::ContentId(r.share_id.0));
-    while !boot.state.values.lock().unwrap().contains_key(&key) || !boot.state.values.lock().unwrap().contains_key(&providers) {
+    while !boot.state.values.lock().unwrap().contains_key(&key)
+        || !boot.state.values.lock().unwrap().contains_key(&providers)
+    {
         assert!(Instant::now() < deadline, "head never stored at the v1 bootstrap");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

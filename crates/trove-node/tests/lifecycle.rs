@@ -44,7 +44,7 @@ async fn publish_subscribe_and_follow_a_revision() {
         .publish(PublishRequest {
             paths: vec![content.path().to_path_buf()],
             title: Some("Test share".into()),
-            public: true,
+            public: Some(true),
             ..Default::default()
         })
         .await

@@ -3,7 +3,7 @@
 // folder checkboxes and "Download N files · size" into a chosen folder.
 
 import {
-  html, useState, useEffect, useRef, useAsync, useEvents, useEventsReload, ErrorBox, Note, Spinner, Badge, Field,
+  html, useState, useEffect, useLayoutEffect, useRef, useAsync, useEvents, useEventsReload, ErrorBox, Note, Spinner, Badge, Field,
   ActionButton, CopyButton, FolderPicker, Confirm, toast, copyText,
 } from '../components.js';
 import * as api from '../api.js';
@@ -73,6 +73,7 @@ function useShareList() {
 
 export function Discover({ arg }) {
   const { list, subs, nearby, comm } = useShareList();
+  store.useSeen();
   const selected = list.find((s) => s.share_id === arg) || (arg ? { share_id: arg, sources: [], subscribed: false } : null);
   const select = (id) => (location.hash = '#/discover/' + id);
   return html`<div class="page-head"><h1 tabindex="-1">Discover</h1></div>
@@ -371,7 +372,8 @@ function ShareActions({ share, onChanged, onUnsubscribe }) {
 function TreeNode({ e, sel, expanded, onOpen, onToggle }) {
   const ref = useRef(null);
   const st = sel.state(e.path);
-  useEffect(() => {
+  // Before paint, so the box never shows a stale mixed state after a render.
+  useLayoutEffect(() => {
     if (ref.current) ref.current.indeterminate = st === 'mixed';
   });
   const open = e.is_dir && expanded.has(e.path);

@@ -178,7 +178,7 @@ function HitDownload({ hit, onClose }) {
   const [picking, setPicking] = useState(false);
   const [err, setErr] = useState(null);
   useEffect(() => {
-    if (hit && !dir) api.get('/api/fs').then((l) => setDir(l.downloads || l.home || '')).catch(() => null);
+    if (hit && !dir) api.get('/api/fs').then((l) => setDir((d) => d || l.downloads || l.home || '')).catch(() => null);
     setErr(null);
   }, [hit]);
   return html`<${Dialog} open=${!!hit} onClose=${onClose} title=${hit ? 'Download ' + hit.name : ''}>

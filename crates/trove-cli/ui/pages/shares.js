@@ -57,7 +57,7 @@ function PublishForm({ shares, revisionOf, setRevisionOf, onPublished }) {
     setTitle(rev.title || '');
     setPublic(rev.public);
     // Fill in the description of the current revision.
-    api.get('/api/ls', { share: rev.share_id }).then((l) => setDescription(l.description || '')).catch(() => null);
+    api.get('/api/ls', { share: rev.share_id }).then((l) => setDescription((d) => d || l.description || '')).catch(() => null);
   }, [revisionOf, !!rev]);
 
   const addTyped = () => {

@@ -94,13 +94,13 @@ pub(crate) fn par_check<T: Sync>(items: &[T], check: impl Fn(&T) -> bool + Sync)
 }
 
 impl Inner {
-    /// The addresses this node puts in its records and announcements.
+    /// The addresses this node puts in its records and announcements: where it can be
+    /// reached now (through its relay while it is firewalled).
     pub(crate) fn community_addrs(&self) -> Vec<PeerAddr> {
-        self.advertised
-            .iter()
-            .filter(|a| a.relay_via.is_none())
+        self.reachable_addrs()
+            .into_iter()
             .take(trove_proto::wire::community_ext::MAX_RECORD_ADDRS)
-            .map(|a| PeerAddr { pubkey_hint: Some(self.key.public()), ..a.clone() })
+            .map(|a| PeerAddr { pubkey_hint: Some(self.key.public()), ..a })
             .collect()
     }
 

@@ -71,7 +71,7 @@ impl Inner {
             manifest_id: manifest_id.to_hex(),
             items: m.items.len(),
         });
-        crate::search_hooks::index_own(self, &s.share_id, &m);
+        crate::search_hooks::index_own(self, &m).await;
         self.on_published(&m);
         let me = self.clone();
         let m2 = m.clone();

@@ -145,6 +145,8 @@ impl Inner {
                 let h = match first {
                     Ok(h) => h,
                     Err(_) => {
+                        // Everyone known failed: ask again, now with what the DHT found too
+                        // (a known peer may have come back meanwhile).
                         let more = discovery.as_mut().await;
                         let fresh: Vec<PeerAddr> = more
                             .iter()
@@ -152,8 +154,8 @@ impl Inner {
                             .cloned()
                             .collect();
                         discovered = Some(more);
-                        providers.extend(fresh.iter().cloned());
-                        self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &fresh).await?
+                        providers.extend(fresh);
+                        self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await?
                     }
                 };
                 self.db.set_download_chunk_hashes(dl.id, &h)?;

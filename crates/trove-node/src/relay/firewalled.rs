@@ -251,6 +251,9 @@ async fn keep(weak: &Weak<Inner>, t: Registered, shutdown: &mut watch::Receiver<
         Some(Route { relay: t.relay.clone(), slot: t.slot, addr: addr.clone(), up: true });
     tracing::info!("reachable through relay {} as {addr}", t.relay);
     inner.emit(Event::RelayTunnelUp { relay: hint_string(&t.relay), slot: t.slot, address: addr.to_string() });
+    // The relay answers again: requests to it must not fail on a dial failure remembered
+    // from while it was down.
+    inner.pool.forgive(&t.relay);
     // Announced again every time the tunnel comes up: the address may be new, and a relay
     // that restarted lost the records stored at it.
     let me = inner.clone();

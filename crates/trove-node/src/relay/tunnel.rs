@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use trove_net::peer::features;
 use trove_net::{NetError, PeerInfo, Session, stream::Stream};
 use trove_proto::PubKey;
-use trove_proto::wire::{Envelope, MsgType, Payload, Request};
+use trove_proto::wire::{Envelope, MsgType, Request};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -146,16 +146,11 @@ impl Tunnel {
     pub async fn forward(&self, msg_type: MsgType, payload: Vec<u8>) -> Result<Envelope, TunnelError> {
         let _q = self.enter()?;
         let r = self.session.request_timeout(msg_type, payload, self.timeout).await;
-        let env = self.outcome(r)?;
-        *self.last_answer.lock().expect("tunnel") = Instant::now();
-        Ok(env)
+        self.outcome(r)
     }
 
     /// Sends a typed request (RELAY_INCOMING, keepalives) through the tunnel.
-    pub async fn call<R: Request>(&self, req: &R) -> Result<R::Response, TunnelError>
-    where
-        R::Response: Payload,
-    {
+    pub async fn call<R: Request>(&self, req: &R) -> Result<R::Response, TunnelError> {
         let _q = self.enter()?;
         let r = self.session.call_timeout(req, self.timeout).await;
         self.outcome(r)

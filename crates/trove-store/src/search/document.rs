@@ -1,7 +1,8 @@
-//! Turning a manifest item into an index document, with the keys ranking uses: the name keys
-//! for exact matches (the name with and without its extension, normalized), the packed sort
-//! key (the first 12 letters of the normalized name, so ties sort alphabetically), and a
-//! document key unique per share and item for a total, stable order.
+//! Turning a manifest item into an index document (the name, tags and folders go both to
+//! their own fields and to `any`), with the keys ranking uses: hashes of the name with and
+//! without its extension, normalized, for exact matches; the packed sort key (the first 12
+//! letters of the normalized name, so ties sort alphabetically); and a document key unique per
+//! share and item for a total, stable order.
 
 use super::mime;
 use super::normalize;

@@ -12,7 +12,7 @@ use super::hit::{Hit, SearchResults};
 use super::mime;
 use super::open::{self, OpenState};
 use super::parse::parse;
-use super::plan;
+use super::plan::{self, Plan};
 use super::query::SearchQuery;
 use super::schema::{self, Fields};
 use super::shares::{IndexedShare, ShareMeta, ShareTable, check_weight};
@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tantivy::merge_policy::NoMergePolicy;
 use tantivy::query::Query;
-use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, Searcher, TantivyDocument, Term};
 use trove_proto::ShareId;
 use trove_proto::wire::{BlocklistRules, Manifest};
 
 /// Matches up to this many are all ranked; beyond, names starting with the query are tried
-/// first (see [`SearchIndex::search`]).
+/// first (see [`rank`]).
 const RANK_ALL_BELOW: usize = 4096;
 
 /// The error for a write after the writer was released (only possible while dropping).
@@ -241,32 +241,13 @@ impl SearchIndex {
         let after = q.cursor.as_deref().filter(|c| !c.trim().is_empty()).map(cursor::decode).transpose()?;
         let table = self.table();
         let blocked = self.blocked.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let tiers = q.trust_tiers();
-        let wanted: Option<HashSet<ShareId>> = q.shares.as_ref().map(|v| v.iter().copied().collect());
-        let limit = usize::try_from(table.no_limit()).unwrap_or(usize::MAX);
-        let mut weights = vec![-1.0f32; limit];
-        let mut ids = vec![None; limit];
-        for e in table.entries() {
-            let m = &e.info.meta;
-            let Some(i) = usize::try_from(e.no).ok().filter(|&i| i < limit) else { continue };
-            ids[i] = Some(m.share_id);
-            if !blocked.shares.contains(&m.share_id)
-                && tiers.contains(&m.effective_trust())
-                && wanted.as_ref().is_none_or(|w| w.contains(&m.share_id))
-            {
-                weights[i] = m.weight;
-            }
-        }
+        let (weights, ids) = share_weights(&table, &blocked, q);
         if weights.iter().all(|w| *w < 0.0) {
             return Ok(SearchResults::default());
         }
-        let share_nos: Option<Vec<u64>> = wanted.map(|_| {
-            table
-                .entries()
-                .iter()
-                .filter(|e| weights.get(e.no as usize).is_some_and(|w| *w >= 0.0))
-                .map(|e| e.no)
-                .collect()
+        let share_nos: Option<Vec<u64>> = q.shares.as_ref().map(|_| {
+            let allowed = |no: u64| usize::try_from(no).ok().and_then(|i| weights.get(i)).is_some_and(|w| *w >= 0.0);
+            table.entries().iter().map(|e| e.no).filter(|&no| allowed(no)).collect()
         });
         let parsed = parse(&q.text);
         let class = q.mime_class.as_deref().and_then(mime::query_class);
@@ -276,38 +257,11 @@ impl SearchIndex {
             (None, None) => None,
             (min, max) => Some((min.unwrap_or(0), max.unwrap_or(u64::MAX))),
         };
-        let keep = if page == 0 { 0 } else { page + 1 };
         let heaviest = weights.iter().copied().fold(0.0f32, f32::max);
-        let filter = Arc::new(Filter {
-            weights,
-            blocked: blocked.content.clone(),
-            size,
-            after,
-            divisor: plan.divisor,
-            exact: plan.exact,
-        });
+        let filter =
+            Filter { weights, blocked: blocked.content.clone(), size, after, divisor: plan.divisor, exact: plan.exact };
         let searcher = self.reader.searcher();
-        let pass = |query: &dyn Query, keep: usize| {
-            searcher.search(query, &RankCollector { filter: filter.clone(), keep }).map_err(index_err("searching"))
-        };
-        // Ranking many matches costs: when there are many, names starting with the query are
-        // ranked first, and when enough of them outscore anything else can, they are the page
-        // and the other matches are only counted.
-        let mut harvest = None;
-        if let (Some(starts), true) = (&plan.starts_only, keep > 0) {
-            let total = pass(&*plan.query, 0)?.total;
-            if total > RANK_ALL_BELOW {
-                let first = pass(&**starts, keep)?;
-                let bound = plan::MAX_PLAIN * heaviest;
-                if first.top.len() == keep && first.top.last().is_some_and(|c| c.rank.score > bound) {
-                    harvest = Some(Harvest { total, top: first.top });
-                }
-            }
-        }
-        let harvest = match harvest {
-            Some(h) => h,
-            None => pass(&*plan.query, keep)?,
-        };
+        let harvest = rank(&searcher, &plan, Arc::new(filter), if page == 0 { 0 } else { page + 1 }, heaviest)?;
         let mut hits = Vec::with_capacity(page.min(harvest.top.len()));
         for c in harvest.top.iter().take(page) {
             let doc: TantivyDocument = searcher.doc(c.addr).map_err(index_err("loading a hit"))?;
@@ -322,4 +276,51 @@ impl SearchIndex {
         };
         Ok(SearchResults { total: harvest.total, hits, next_cursor })
     }
+}
+
+/// Per share number: the share's weight in this search (negative: filtered out by trust, the
+/// share list or a blocklist) and its id.
+fn share_weights(table: &ShareTable, blocked: &Blocked, q: &SearchQuery) -> (Vec<f32>, Vec<Option<ShareId>>) {
+    let tiers = q.trust_tiers();
+    let wanted: Option<HashSet<ShareId>> = q.shares.as_ref().map(|v| v.iter().copied().collect());
+    let len = usize::try_from(table.no_limit()).unwrap_or(usize::MAX);
+    let mut weights = vec![-1.0f32; len];
+    let mut ids = vec![None; len];
+    for e in table.entries() {
+        let m = &e.info.meta;
+        let Some(i) = usize::try_from(e.no).ok().filter(|&i| i < len) else { continue };
+        ids[i] = Some(m.share_id);
+        if !blocked.shares.contains(&m.share_id)
+            && tiers.contains(&m.effective_trust())
+            && wanted.as_ref().is_none_or(|w| w.contains(&m.share_id))
+        {
+            weights[i] = m.weight;
+        }
+    }
+    (weights, ids)
+}
+
+/// Counts the matches and keeps the best `keep`. Ranking many matches costs, so when there
+/// may be many (more than [`RANK_ALL_BELOW`]), names starting with the query are ranked
+/// first; when `keep` of them outscore anything else can (the best tier without the
+/// starts-with bonus times the `heaviest` weight), they are the page and the other matches are
+/// only counted.
+fn rank(searcher: &Searcher, plan: &Plan, filter: Arc<Filter>, keep: usize, heaviest: f32) -> Result<Harvest> {
+    let pass = |query: &dyn Query, keep: usize| {
+        searcher.search(query, &RankCollector { filter: filter.clone(), keep }).map_err(index_err("searching"))
+    };
+    let mut most: Option<usize> = None;
+    for (term, extra) in &plan.bounds {
+        let n = searcher.doc_freq(term).map_err(index_err("sizing a search"))?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX).saturating_add(*extra);
+        most = Some(most.map_or(n, |m| m.min(n)));
+    }
+    if let (Some(starts), true) = (&plan.starts_only, keep > 0 && most.is_none_or(|n| n > RANK_ALL_BELOW)) {
+        let first = pass(&**starts, keep)?;
+        let bound = plan::MAX_PLAIN * heaviest;
+        if first.top.len() == keep && first.top.last().is_some_and(|c| c.rank.score > bound) {
+            return Ok(Harvest { total: pass(&*plan.query, 0)?.total, top: first.top });
+        }
+    }
+    pass(&*plan.query, keep)
 }

@@ -120,7 +120,7 @@ fn existing(dir: &Path) -> Result<Option<Parts>> {
     }
     let ctx = |what: &str| format!("{what} {}", dir.display());
     let index = Index::open_in_dir(dir).map_err(index_err(ctx("opening")))?;
-    schema::check(&index.schema())?;
+    schema::check(&index.schema(), index.settings())?;
     let damaged = index.validate_checksum().map_err(index_err(ctx("checking")))?;
     if !damaged.is_empty() {
         let mut files: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();

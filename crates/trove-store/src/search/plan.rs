@@ -57,6 +57,9 @@ pub struct Plan {
     /// best matches are the best of all when they score above [`MAX_PLAIN`] times the largest
     /// share weight, which saves ranking every match of a short prefix.
     pub starts_only: Option<Box<dyn Query>>,
+    /// Upper bounds of the number of matches: the documents of a clause's term plus the items
+    /// of the shares whose title or description has it (any one bounds the whole query).
+    pub bounds: Vec<(Term, usize)>,
     pub divisor: f32,
     pub exact: Option<Exact>,
 }
@@ -105,18 +108,26 @@ pub fn share_set(f: &Fields, nos: &[u64]) -> Box<dyn Query> {
 }
 
 /// The shares whose title or description have a clause's whole words, as a query on their
-/// documents.
-fn share_docs(f: &Fields, table: &ShareTable, c: &Clause) -> Option<Box<dyn Query>> {
-    let nos: Vec<u64> = table
+/// documents, and how many items they have.
+fn share_docs(f: &Fields, table: &ShareTable, c: &Clause) -> (Option<Box<dyn Query>>, usize) {
+    let matched: Vec<_> = table
         .entries()
         .iter()
         .filter(|e| match c.words.as_slice() {
             [w] => e.has_word(w),
             words => e.has_phrase(words),
         })
-        .map(|e| e.no)
         .collect();
-    (!nos.is_empty()).then(|| share_set(f, &nos))
+    let items = matched.iter().map(|e| e.info.items).sum();
+    let nos: Vec<u64> = matched.iter().map(|e| e.no).collect();
+    ((!nos.is_empty()).then(|| share_set(f, &nos)), items)
+}
+
+/// A clause as query parts: what must match, what adds bonuses, and a bound of its matches.
+struct ClauseParts {
+    required: Box<dyn Query>,
+    bonuses: Vec<Box<dyn Query>>,
+    bound: Option<(Term, usize)>,
 }
 
 /// One clause: a required part (the clause matches somewhere) and optional parts that add
@@ -128,10 +139,11 @@ fn share_docs(f: &Fields, table: &ShareTable, c: &Clause) -> Option<Box<dyn Quer
 /// Phrases, and prefixes too long for prefix tokens, take the best field instead. Titles and
 /// descriptions need whole words (a share matching a typed prefix would bring in all its
 /// items).
-fn clause(f: &Fields, table: &ShareTable, c: &Clause) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
+fn clause(f: &Fields, table: &ShareTable, c: &Clause) -> ClauseParts {
     let name = Pair { words: f.name, prefixes: Some(f.name_prefixes) };
     let tags = Pair { words: f.tags, prefixes: Some(f.tag_prefixes) };
-    let shares = share_docs(f, table, c).map(|q| konst(q, OTHER));
+    let (shares, share_items) = share_docs(f, table, c);
+    let shares = shares.map(|q| konst(q, OTHER));
     let fast = match c.words.as_slice() {
         [w] if !c.prefix => Some((w, None)),
         [w] => prefix_token(w).map(|tok| (w, Some(tok))),
@@ -147,9 +159,13 @@ fn clause(f: &Fields, table: &ShareTable, c: &Clause) -> (Box<dyn Query>, Vec<Bo
             }
         }
         alts.extend(shares);
-        return (Box::new(DisjunctionMaxQuery::new(alts)), Vec::new());
+        return ClauseParts { required: Box::new(DisjunctionMaxQuery::new(alts)), bonuses: Vec::new(), bound: None };
     };
     let text = |field: Field, t: &str| term_query(Term::from_field_text(field, t));
+    let bound = match &tok {
+        None => Term::from_field_text(f.any, word),
+        Some(tok) => Term::from_field_text(f.any_prefixes, tok),
+    };
     let (anywhere, in_name, in_tags) = match &tok {
         None => (text(f.any, word), konst(text(f.name, word), NAME - OTHER), text(f.tags, word)),
         Some(tok) => {
@@ -169,7 +185,7 @@ fn clause(f: &Fields, table: &ShareTable, c: &Clause) -> (Box<dyn Query>, Vec<Bo
         Some(s) => Box::new(DisjunctionMaxQuery::new(vec![anywhere, s])),
         None => anywhere,
     };
-    (required, vec![in_name, konst(in_tags, TAG - OTHER)])
+    ClauseParts { required, bonuses: vec![in_name, konst(in_tags, TAG - OTHER)], bound: Some((bound, share_items)) }
 }
 
 /// The name starts with the query: the first word's anchor, then the other words in a row.
@@ -213,10 +229,12 @@ pub fn build(p: &Parsed, f: &Fields, table: &ShareTable, shares: Option<&[u64]>,
     if p.clauses.is_empty() {
         parts.push((Occur::Must, konst(Box::new(AllQuery), 1.0)));
     }
+    let mut bounds = Vec::new();
     for c in &p.clauses {
-        let (required, bonuses) = clause(f, table, c);
-        parts.push((Occur::Must, required));
-        parts.extend(bonuses.into_iter().map(|q| (Occur::Should, q)));
+        let cp = clause(f, table, c);
+        parts.push((Occur::Must, cp.required));
+        parts.extend(cp.bonuses.into_iter().map(|q| (Occur::Should, q)));
+        bounds.extend(cp.bound);
     }
     if let Some(nos) = shares {
         parts.push((Occur::Must, konst(share_set(f, nos), 0.0)));
@@ -233,7 +251,7 @@ pub fn build(p: &Parsed, f: &Fields, table: &ShareTable, shares: Option<&[u64]>,
     }
     // A name equal to the query also starts with it, so the starts-with bonus is a floor.
     let exact = exact_name(p).map(|hash| Exact { hash, bonus: EXACT * n, min_tier: STARTS * n });
-    Plan { query: Box::new(BooleanQuery::new(parts)), starts_only, divisor: n, exact }
+    Plan { query: Box::new(BooleanQuery::new(parts)), starts_only, bounds, divisor: n, exact }
 }
 
 #[cfg(test)]

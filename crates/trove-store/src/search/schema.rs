@@ -2,17 +2,17 @@
 //! and prefix tokens of the name, tags and folders (the path without the file name) together:
 //! matching a word is one posting list. The per-field `name`, `name_prefixes`, `tags`,
 //! `tag_prefixes` and `folders` rank the matches and answer phrases; `mime_class` is the
-//! filterable type; numeric fast fields carry what ranking, filtering and
-//! paging read per matching document (share number, size, sort keys, and hashes of the
-//! whole normalized name with and without extension for exact matches). Share-level data
+//! filterable type; numeric fast fields carry what ranking, filtering and paging read per
+//! matching document (share number, size, sort keys, and hashes of the whole normalized name
+//! with and without extension for exact matches). Share-level data
 //! (title, description, trust, weight) is not repeated per document: it lives in the share
 //! table stored with each commit (see [`super::shares`]).
 
 use super::tokenizer;
 use crate::error::{Result, StoreError};
-use tantivy::{IndexSettings, IndexSortByField, Order};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions};
 use tantivy::store::Compressor;
+use tantivy::{IndexSettings, IndexSortByField, Order};
 
 /// The fields of the index.
 #[derive(Clone, Copy, Debug)]
@@ -107,8 +107,9 @@ pub fn fields(schema: &Schema) -> Result<Fields> {
     })
 }
 
-/// Index settings: lz4 document store in small blocks, so fetching a page of hits
-/// decompresses little.
+/// Index settings: documents sorted by name (ties in ranking are broken by name, so the
+/// collector reads the name column in order), and an lz4 document store in small blocks, so
+/// fetching a page of hits decompresses little.
 pub fn settings() -> IndexSettings {
     IndexSettings {
         docstore_compression: Compressor::Lz4,
@@ -118,8 +119,11 @@ pub fn settings() -> IndexSettings {
     }
 }
 
-/// Checks that an opened index has exactly this version's schema.
-pub fn check(found: &Schema) -> Result<()> {
+/// Checks that an opened index has exactly this version's schema and document order.
+pub fn check(found: &Schema, found_settings: &IndexSettings) -> Result<()> {
+    if found_settings.sort_by_field != settings().sort_by_field {
+        return Err(StoreError::Corrupt("search index has another document order; it will be rebuilt".into()));
+    }
     if *found == schema() {
         Ok(())
     } else {
