@@ -254,7 +254,7 @@ pub enum CommunityCmd {
     Strict {
         /// The community's link, id, id prefix or name
         community: String,
-        #[arg(value_parser = on_off, value_name = "on|off")]
+        #[arg(value_parser = on_off, value_name = "on|off", action = clap::ArgAction::Set)]
         on: bool,
     },
 }

@@ -8,6 +8,7 @@ use crate::error::{CliError, CliResult};
 use crate::runfiles::{self, DaemonInfo};
 use crate::{api, local};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -73,69 +74,144 @@ pub fn relay_settings(r: &mut trove_node::relay::RelaySettings, a: &RelayArgs) -
     Ok(())
 }
 
-async fn run(g: &Global, args: ServeArgs, cfg: trove_node::NodeConfig) -> CliResult<()> {
-    if !args.api.ip().is_loopback() && !args.api_public {
-        return Err(CliError::invalid(format!(
-            "--api {} is not a loopback address: the API would be reachable from the network; use 127.0.0.1:PORT, or add --api-public if you really mean it",
-            args.api
-        )));
-    }
-    let dir = local::data_dir(g);
-    let relay = cfg.relay.enabled.then(|| cfg.relay.clone());
-    let node = local::start_node(cfg, false, g.quiet).await?;
-    let started = async {
-        let token = runfiles::load_or_create_token(&dir)
-            .map_err(|e| CliError::internal(format!("cannot write the API token into {}: {e}", dir.display())))?;
-        let listener = tokio::net::TcpListener::bind(args.api).await.map_err(|e| {
-            CliError::invalid(format!(
-                "cannot listen on {} for the API: {e}; choose another address with --api (port 0 picks a free one)",
-                args.api
-            ))
-        })?;
-        let api_addr = listener.local_addr().map_err(|e| CliError::internal(e.to_string()))?;
-        Ok::<_, CliError>((token, listener, api_addr))
-    }
-    .await;
-    let (token, listener, api_addr) = match started {
-        Ok(x) => x,
-        Err(e) => {
-            node.shutdown().await;
-            return Err(e);
+/// A running daemon: the node, its API server and the files that let the CLI find it.
+/// Front ends that run a node in-process (the desktop app) start one too.
+pub struct Daemon {
+    pub node: trove_node::Node,
+    pub info: DaemonInfo,
+    /// The API token (also in `<data dir>/api-token`).
+    pub token: String,
+    /// The data directory.
+    pub dir: std::path::PathBuf,
+    stop_tx: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    log_events: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How to start a [`Daemon`].
+pub struct DaemonOptions {
+    /// Where the API listens (port 0: a free one).
+    pub api: std::net::SocketAddr,
+    /// Allow an API address beyond loopback.
+    pub api_public: bool,
+    /// Replace the API token by a new one instead of reusing the saved one.
+    pub fresh_token: bool,
+    /// Listen on an ephemeral port when a configured one is taken (with a notice).
+    pub fallback_ports: bool,
+    /// Log every node event at info level.
+    pub log_events: bool,
+}
+
+impl Daemon {
+    /// Starts the node of `dir` with `cfg`, then the API; writes `api-token` and
+    /// `daemon.json`. On any failure nothing keeps running.
+    pub async fn start(dir: &Path, cfg: trove_node::NodeConfig, opts: DaemonOptions, quiet: bool) -> CliResult<Daemon> {
+        if !opts.api.ip().is_loopback() && !opts.api_public {
+            return Err(CliError::invalid(format!(
+                "--api {} is not a loopback address: the API would be reachable from the network; use 127.0.0.1:PORT, or add --api-public if you really mean it",
+                opts.api
+            )));
         }
-    };
-    let info = DaemonInfo {
-        pid: std::process::id(),
-        api: api_addr,
-        node_id: node.node_pubkey().node_id().to_hex(),
-        listen_tcp: node.tcp_addr().map(|a| a.to_string()),
-        listen_quic: node.quic_addr().map(|a| a.to_string()),
-        started_at: trove_store::db::unix_now(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let state_token = token.clone();
-    let state = api::ApiState {
-        node: node.clone(),
-        token: token.into(),
-        daemon: Arc::new(info.clone()),
-        shutdown: stop_rx.clone(),
-        public: args.api_public,
-    };
-    let app = api::router(state);
-    let mut drain = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = drain.wait_for(|s| *s).await;
+        let node = local::start_node(cfg, opts.fallback_ports, quiet).await?;
+        let started = async {
+            let token =
+                if opts.fresh_token { runfiles::create_token(dir) } else { runfiles::load_or_create_token(dir) }
+                    .map_err(|e| {
+                        CliError::internal(format!("cannot write the API token into {}: {e}", dir.display()))
+                    })?;
+            let listener = tokio::net::TcpListener::bind(opts.api).await.map_err(|e| {
+                CliError::invalid(format!(
+                    "cannot listen on {} for the API: {e}; choose another address with --api (port 0 picks a free one)",
+                    opts.api
+                ))
+            })?;
+            let api_addr = listener.local_addr().map_err(|e| CliError::internal(e.to_string()))?;
+            Ok::<_, CliError>((token, listener, api_addr))
+        }
+        .await;
+        let (token, listener, api_addr) = match started {
+            Ok(x) => x,
+            Err(e) => {
+                node.shutdown().await;
+                return Err(e);
+            }
+        };
+        let info = DaemonInfo {
+            pid: std::process::id(),
+            api: api_addr,
+            node_id: node.node_pubkey().node_id().to_hex(),
+            listen_tcp: node.tcp_addr().map(|a| a.to_string()),
+            listen_quic: node.quic_addr().map(|a| a.to_string()),
+            started_at: trove_store::db::unix_now(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = api::ApiState {
+            node: node.clone(),
+            token: token.clone().into(),
+            daemon: Arc::new(info.clone()),
+            shutdown: stop_rx.clone(),
+            public: opts.api_public,
+        };
+        let app = api::router(state);
+        let mut drain = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = drain.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        if let Err(e) = runfiles::write_daemon(dir, &info) {
+            let _ = stop_tx.send(true);
+            node.shutdown().await;
+            return Err(CliError::internal(format!("cannot write {}: {e}", dir.join(runfiles::DAEMON_FILE).display())));
+        }
+        let log_events = opts.log_events.then(|| {
+            let mut rx = node.events();
+            tokio::spawn(async move {
+                while let Ok(e) = rx.recv().await {
+                    tracing::info!(target: "trove::event", "{}", serde_json::to_string(&e).unwrap_or_default());
+                }
             })
-            .await
-    });
-    if let Err(e) = runfiles::write_daemon(&dir, &info) {
-        let _ = stop_tx.send(true);
-        node.shutdown().await;
-        return Err(CliError::internal(format!("cannot write {}: {e}", dir.join(runfiles::DAEMON_FILE).display())));
+        });
+        Ok(Daemon { node, info, token, dir: dir.to_path_buf(), stop_tx, server, log_events })
     }
 
+    /// The API address.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        self.info.api
+    }
+
+    /// Stops the API (event streams end; requests get [`DRAIN`] to finish), shuts the node
+    /// down and removes `daemon.json`.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        match tokio::time::timeout(DRAIN, self.server).await {
+            Ok(Ok(Err(e))) => tracing::warn!("API server: {e}"),
+            Err(_) => tracing::warn!("API requests did not finish in {} s; stopping anyway", DRAIN.as_secs()),
+            _ => {}
+        }
+        if let Some(t) = self.log_events {
+            t.abort();
+        }
+        self.node.shutdown().await;
+        runfiles::remove_daemon(&self.dir, Some(self.info.pid));
+    }
+}
+
+async fn run(g: &Global, args: ServeArgs, cfg: trove_node::NodeConfig) -> CliResult<()> {
+    let dir = local::data_dir(g);
+    let relay = cfg.relay.enabled.then(|| cfg.relay.clone());
+    let opts = DaemonOptions {
+        api: args.api,
+        api_public: args.api_public,
+        fresh_token: false,
+        fallback_ports: false,
+        log_events: !g.quiet && g.verbose > 0,
+    };
+    let d = Daemon::start(&dir, cfg, opts, g.quiet).await?;
+    let (node, info, api_addr) = (&d.node, &d.info, d.api_addr());
     if g.json {
         println!(
             "{}",
@@ -183,36 +259,17 @@ async fn run(g: &Global, args: ServeArgs, cfg: trove_node::NodeConfig) -> CliRes
         println!("API             http://{api_addr} (token in {})", dir.join(runfiles::TOKEN_FILE).display());
         // The address with the token goes to a terminal only, never into a log file.
         if std::io::stdout().is_terminal() {
-            println!("web UI          {}", crate::ui::url(api_addr, Some(&state_token)));
+            println!("web UI          {}", crate::ui::url(api_addr, Some(&d.token)));
         } else {
             println!("web UI          {} (`trove ui` opens it with the token)", crate::ui::url(api_addr, None));
         }
         println!("press Ctrl-C to stop");
     }
-    let log_events = (!g.quiet && g.verbose > 0).then(|| {
-        let mut rx = node.events();
-        tokio::spawn(async move {
-            while let Ok(e) = rx.recv().await {
-                tracing::info!(target: "trove::event", "{}", serde_json::to_string(&e).unwrap_or_default());
-            }
-        })
-    });
-
     let why = wait_for_signal().await;
     if !g.quiet {
         eprintln!("{why}: stopping");
     }
-    let _ = stop_tx.send(true);
-    match tokio::time::timeout(DRAIN, server).await {
-        Ok(Ok(Err(e))) => tracing::warn!("API server: {e}"),
-        Err(_) => tracing::warn!("API requests did not finish in {} s; stopping anyway", DRAIN.as_secs()),
-        _ => {}
-    }
-    if let Some(t) = log_events {
-        t.abort();
-    }
-    node.shutdown().await;
-    runfiles::remove_daemon(&dir, Some(info.pid));
+    d.stop().await;
     if !g.quiet {
         eprintln!("stopped");
     }

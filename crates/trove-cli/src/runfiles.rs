@@ -54,6 +54,11 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
     if let Some(t) = read_token(data_dir)? {
         return Ok(t);
     }
+    create_token(data_dir)
+}
+
+/// Writes a new API token (owner-only), replacing any earlier one.
+pub fn create_token(data_dir: &Path) -> std::io::Result<String> {
     let token = hex::encode(trove_proto::keys::random_bytes::<32>());
     write_private(&token_path(data_dir), format!("{token}\n").as_bytes())?;
     Ok(token)

@@ -8,9 +8,12 @@ const TOKEN_KEY = 'trove.token';
 export function takeToken() {
   const h = location.hash;
   if (h.startsWith('#token=')) {
-    const t = decodeURIComponent(h.slice('#token='.length)).trim();
+    // `#token=T&go=/discover/…` opens a page after taking the token (the desktop app does).
+    const [tpart, go] = h.slice('#token='.length).split('&go=');
+    const t = decodeURIComponent(tpart).trim();
     if (t) sessionStorage.setItem(TOKEN_KEY, t);
-    history.replaceState(null, '', location.pathname + '#/dashboard');
+    const page = go ? decodeURIComponent(go) : '';
+    history.replaceState(null, '', location.pathname + '#' + (page.startsWith('/') ? page : '/dashboard'));
   }
   return sessionStorage.getItem(TOKEN_KEY);
 }

@@ -94,8 +94,12 @@ function Shell() {
   const first = useRef(true);
   const [conn, setConn] = useState('connecting');
   useEffect(() => api.onConnection(setConn), []);
+  // A link opened from outside (#/discover/scp2p://…) shows the subscribe dialog.
+  const title = (route.page === 'discover' && route.arg.startsWith('scp2p://') ? 'Subscribe' : current.label) + ' · trove';
   useEffect(() => {
-    document.title = current.label + ' · trove';
+    document.title = title;
+  }, [title]);
+  useEffect(() => {
     // On a narrow window the navigation scrolls sideways: keep the current page in sight.
     // (Scrolling the bar itself, not scrollIntoView, which would move where Tab starts.)
     const nav = document.querySelector('nav.nav');

@@ -233,7 +233,48 @@ export function Confirm({ open, title, children, confirmLabel = 'Continue', dang
  * Browses the daemon's file system to choose a folder (`mode="dir"`) or files and folders
  * (`mode="any"`, several at once). Calls `onPick(paths)`.
  */
-export function FolderPicker({ open, onClose, onPick, mode = 'dir', start, title }) {
+export function FolderPicker(props) {
+  return native.dialog ? html`<${NativePicker} ...${props} />` : html`<${WebPicker} ...${props} />`;
+}
+
+/**
+ * The desktop app's native features (`window.__TAURI__`, present only inside the trove
+ * desktop window): file dialogs and "reveal in file manager". Empty in a browser.
+ */
+export const native = {
+  dialog: (typeof window !== 'undefined' && window.__TAURI__ && window.__TAURI__.dialog) || null,
+  opener: (typeof window !== 'undefined' && window.__TAURI__ && window.__TAURI__.opener) || null,
+};
+
+/** The operating system's file dialog, in the desktop app. */
+function NativePicker({ open, onClose, onPick, mode = 'dir', start, title }) {
+  const [choose, setChoose] = useState(false);
+  const ask = async (directory) => {
+    try {
+      const r = await native.dialog.open({ directory, multiple: mode === 'any', defaultPath: start, title });
+      const paths = r == null ? [] : Array.isArray(r) ? r : [r];
+      if (paths.length) onPick(mode === 'dir' ? paths[0] : paths);
+      else onClose();
+    } catch (e) {
+      onClose();
+      toast('The file dialog failed: ' + e);
+    }
+  };
+  useEffect(() => {
+    if (!open) return setChoose(false);
+    if (mode === 'dir') ask(true);
+    else setChoose(true);
+  }, [open]);
+  // Files and folders: the system dialogs pick one kind at a time, so ask which.
+  return html`<${Dialog} open=${open && choose} title=${title || 'Add files or a folder'} onClose=${onClose}>
+    <div class="actions">
+      <button type="button" class="btn" onClick=${() => { setChoose(false); ask(false); }}>Files…</button>
+      <button type="button" class="btn btn-primary" onClick=${() => { setChoose(false); ask(true); }}>A folder…</button>
+    </div>
+  <//>`;
+}
+
+function WebPicker({ open, onClose, onPick, mode = 'dir', start, title }) {
   const [path, setPath] = useState(start || '');
   const [typed, setTyped] = useState(start || '');
   const [picked, setPicked] = useState([]);

@@ -52,13 +52,12 @@ pub(crate) async fn index_subscription(inner: &Arc<Inner>, sub: &Subscription, m
     }
 }
 
-/// Applies new trust or weight options of a subscription to its search results.
-pub(crate) fn update_options(inner: &Arc<Inner>, sub: &Subscription) {
+/// Applies new trust or weight options of a subscription to its search results before
+/// returning, so a command that exits right after (or the next search) sees them.
+pub(crate) async fn update_options(inner: &Arc<Inner>, sub: &Subscription) {
     let me = inner.clone();
     let (id, trust, weight) = (sub.share_id, sub.trust, sub.weight as f32);
-    inner.spawn(async move {
-        let _ = tokio::task::spawn_blocking(move || me.search.set_share_options(&id, trust, weight)).await;
-    });
+    let _ = tokio::task::spawn_blocking(move || me.search.set_share_options(&id, trust, weight)).await;
 }
 
 /// Stops applying a share's blocklist rules.
@@ -135,20 +134,27 @@ impl Inner {
     }
 
     /// Loads the rules saved for blocklist subscriptions (at start).
-    pub(crate) fn load_saved_blocklists(&self) {
+    /// Applies the saved rules of every blocklist share; one whose rules were never saved
+    /// (the process ended before they arrived) or do not decode is fetched again.
+    pub(crate) fn load_saved_blocklists(self: &Arc<Self>) {
         let Ok(subs) = self.db.subscriptions() else { return };
         for s in subs.into_iter().filter(|s| s.is_blocklist) {
             if let Ok(bytes) = std::fs::read(self.blocklist_file(&s.share_id))
                 && let Ok(r) = BlocklistRules::from_payload(&bytes)
             {
                 self.blocklists.lock().expect("blocklists").insert(s.share_id, r);
+            } else if let Some(id) = s.manifest_id
+                && let Ok(Some(m)) = crate::views::manifest(&self.db, &id)
+            {
+                let me = self.clone();
+                self.spawn(async move { me.load_blocklist(&m).await });
             }
         }
         self.apply_blocklists();
     }
 
     /// Downloads a blocklist share's `blocklist` item, checks it decodes, and applies it.
-    async fn load_blocklist(self: &Arc<Self>, m: &Manifest) {
+    pub(crate) async fn load_blocklist(self: &Arc<Self>, m: &Manifest) {
         let Some(item) = m.items.iter().find(|i| i.name == trove_proto::wire::blocklist::BLOCKLIST_ITEM_NAME) else {
             tracing::warn!("blocklist share {} has no item named 'blocklist'", m.share_id.short());
             return;

@@ -81,7 +81,7 @@ impl Node {
         }
         let sub = self.inner.db.subscribe(&r.share_id, &opts)?;
         if existing.as_ref().is_some_and(|e| e.trust != sub.trust || e.weight != sub.weight) {
-            crate::search_hooks::update_options(&self.inner, &sub);
+            crate::search_hooks::update_options(&self.inner, &sub).await;
         }
         for a in crate::node::resolve_bootstrap(&sub.bootstrap).await {
             self.inner.peers.hint(&a, PeerSource::Bootstrap, None, None);
@@ -117,7 +117,7 @@ impl Node {
         };
         let sub = self.inner.db.subscribe(&r.share_id, &opts)?;
         if sub.trust != s.trust || sub.weight != s.weight {
-            crate::search_hooks::update_options(&self.inner, &sub);
+            crate::search_hooks::update_options(&self.inner, &sub).await;
         }
         if s.is_blocklist && !sub.is_blocklist {
             crate::search_hooks::forget_blocklist(&self.inner, &r.share_id);
@@ -126,7 +126,8 @@ impl Node {
             && let Some(id) = sub.manifest_id
             && let Some(m) = crate::views::manifest(&self.inner.db, &id)?
         {
-            crate::search_hooks::index_subscription(&self.inner, &sub, &m).await;
+            // Fetched and applied before returning: a command may exit right after.
+            self.inner.load_blocklist(&m).await;
         }
         Ok(sub)
     }

@@ -105,12 +105,25 @@ impl Daemon {
 
     /// [`Daemon::start`] with extra environment variables for the daemon.
     pub fn start_with_env(dir: &Path, rt: &tokio::runtime::Runtime, envs: &[(&str, &str)]) -> Daemon {
+        Self::start_with_args(dir, rt, &["serve", "--api", "127.0.0.1:0"], envs)
+    }
+
+    /// [`Daemon::start`] with `config.toml` in `dir` holding `config` first.
+    pub fn start_with_config(dir: &Path, rt: &tokio::runtime::Runtime, config: &str) -> Daemon {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        Self::start(dir, rt)
+    }
+
+    /// A daemon started with other arguments than `serve --api 127.0.0.1:0` (`relay …`; the
+    /// API address must be ephemeral too).
+    pub fn start_with_args(dir: &Path, rt: &tokio::runtime::Runtime, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.with_extension("serve.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = trove(dir)
             .envs(envs.iter().copied())
-            .args(["serve", "--api", "127.0.0.1:0"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)

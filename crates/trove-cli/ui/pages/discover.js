@@ -4,7 +4,7 @@
 
 import {
   html, useState, useEffect, useLayoutEffect, useRef, useAsync, useEvents, useEventsReload, ErrorBox, Note, Spinner, Badge, Field,
-  ActionButton, CopyButton, FolderPicker, Confirm, toast, copyText,
+  ActionButton, CopyButton, FolderPicker, Confirm, Dialog, toast, copyText,
 } from '../components.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
@@ -74,9 +74,16 @@ function useShareList() {
 export function Discover({ arg }) {
   const { list, subs, nearby, comm } = useShareList();
   store.useSeen();
-  const selected = list.find((s) => s.share_id === arg) || (arg ? { share_id: arg, sources: [], subscribed: false } : null);
+  // `#/discover/scp2p://s/…`: a link opened from outside (the desktop app, a bookmark).
+  const link = arg && arg.startsWith('scp2p://') ? arg : null;
+  const shareArg = link ? '' : arg;
+  const selected = list.find((s) => s.share_id === shareArg) || (shareArg ? { share_id: shareArg, sources: [], subscribed: false } : null);
   const select = (id) => (location.hash = '#/discover/' + id);
   return html`<div class="page-head"><h1 tabindex="-1">Discover</h1></div>
+    <${LinkDialog} link=${link} onClose=${() => (location.hash = '#/discover')} onSubscribed=${(r) => {
+      subs.reload();
+      select(r.share_id);
+    }} />
     <div class="split">
       <div>
         <${SubscribeForm} onSubscribed=${(r) => {
@@ -124,6 +131,35 @@ export function Discover({ arg }) {
           : html`<div class="card"><p class="muted">Choose a share to see its files.</p></div>`}
       </div>
     </div>`;
+}
+
+/** Asks whether to subscribe to a link that was opened from outside the page. */
+function LinkDialog({ link, onClose, onSubscribed }) {
+  const [trust, setTrust] = useState('normal');
+  const [err, setErr] = useState(null);
+  useEffect(() => setErr(null), [link]);
+  return html`<${Dialog} open=${!!link} title="Subscribe to this share?" onClose=${onClose}>
+    <p>Someone gave you a share link. Subscribing fetches its catalog and follows its new revisions.</p>
+    <p class="mono" data-testid="opened-link">${link}</p>
+    <${Field} label="Trust" hint="Search shows trusted and normal shares by default">
+      ${(id, desc) => html`<select id=${id} value=${trust} aria-describedby=${desc} onChange=${(e) => setTrust(e.target.value)}>
+        <option value="trusted">Trusted</option><option value="normal">Normal</option><option value="untrusted">Untrusted</option>
+      </select>`}
+    <//>
+    <${ErrorBox} error=${err} title="Could not subscribe" />
+    <div class="actions">
+      <button type="button" class="btn" onClick=${onClose}>Cancel</button>
+      <${ActionButton} class="btn-primary" busyLabel="Subscribing…" onClick=${async () => {
+        try {
+          const r = await api.post('/api/subscribe', { target: link, trust });
+          toast(r.error ? 'Subscribed; the catalog is not reachable yet' : `Subscribed to ${r.title || fmt.short(r.share_id)}`);
+          onSubscribed(r);
+        } catch (e) {
+          setErr(e);
+        }
+      }}>Subscribe<//>
+    </div>
+  <//>`;
 }
 
 function SubscribeForm({ onSubscribed }) {

@@ -1,7 +1,7 @@
 // Downloads: every file with its progress, rate, time left and peers (live from the event
 // stream), the total, pause / resume / cancel, errors in words, and "open folder".
 
-import { html, useState, useAsync, useEventsReload, ErrorBox, Spinner, Badge, Progress, ActionButton, Confirm, toast, EmptyRow } from '../components.js';
+import { html, useState, useAsync, useEventsReload, ErrorBox, Spinner, Badge, Progress, ActionButton, Confirm, toast, EmptyRow, native } from '../components.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
 import * as store from '../store.js';
@@ -75,6 +75,11 @@ export function Downloads() {
   const open = async (d) => {
     setErr(null);
     try {
+      if (native.opener) {
+        // In the desktop app: the file manager with the file selected.
+        await native.opener.revealItemInDir(d.target);
+        return;
+      }
       const r = await api.post('/api/downloads/open', { id: d.id });
       if (r.opened) toast('Opened ' + r.folder);
       else setErr(r.error);

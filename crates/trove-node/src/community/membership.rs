@@ -174,9 +174,17 @@ impl Node {
                 ))
             })?,
         };
-        for a in crate::node::resolve_bootstrap(&r.hints).await {
-            self.inner.peers.hint(&a, trove_store::db::PeerSource::Bootstrap, None, None);
+        let hinted = crate::node::resolve_bootstrap(&r.hints).await;
+        for a in &hinted {
+            self.inner.peers.hint(a, trove_store::db::PeerSource::Bootstrap, None, None);
         }
+        // Contact the member the link names: DHT lookups (finding the other members, now and
+        // at every refresh) start only from peers this node has reached, so without a
+        // bootstrap peer in common a link alone would find nobody.
+        let contacts = hinted.iter().take(8).map(|a| {
+            tokio::time::timeout(std::time::Duration::from_secs(5), async { self.inner.session(a).await.is_ok() })
+        });
+        futures::future::join_all(contacts).await;
         self.inner.join(r.share_id, key, opts).await
     }
 
