@@ -5,8 +5,8 @@
 //!
 //! With `TROVE_DESKTOP_PROBE=1` the app prints what happens on stdout, one line each
 //! (`ready <api url>`, `title <document title>`, `link <link>`, `notify <title>: <body>`,
-//! `stopped`), and never touches the desktop's registrations (URL scheme, autostart): the
-//! tests drive it that way.
+//! `stopped`), runs `--probe-eval=JS` given to a second start in the window, and never
+//! touches the desktop's registrations (URL scheme, autostart): the tests drive it that way.
 
 use crate::settings::{self, DesktopSettings};
 use crate::{links, node, notify, tray};
@@ -47,6 +47,19 @@ fn probe(app: &AppHandle, line: &str) {
     }
 }
 
+/// Probe mode only: `--probe-eval=JS` given to a second start runs JS in the window (the
+/// tests check from inside the page that the native features answer).
+fn probe_eval(app: &AppHandle, argv: &[String]) {
+    if !app.state::<AppState>().probe {
+        return;
+    }
+    for js in argv.iter().filter_map(|a| a.strip_prefix("--probe-eval=")) {
+        if let Some(w) = app.get_webview_window(MAIN) {
+            let _ = w.eval(js);
+        }
+    }
+}
+
 /// Runs the app until it quits.
 pub fn run() {
     let args: Vec<String> = std::env::args().collect();
@@ -72,6 +85,7 @@ pub fn run() {
                     if let Some(link) = links::link_in_args(argv.iter().skip(1)) {
                         open_link(app, link);
                     }
+                    probe_eval(app, &argv);
                 })
                 .build(),
         )

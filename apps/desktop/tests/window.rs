@@ -235,6 +235,23 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
             .unwrap();
         assert!(st.success(), "the second start failed: {st}");
         assert_eq!(app.expect(&format!("link {other}")), "");
+
+        // Inside the page, the native features are there and the IPC to them is allowed
+        // for the UI's loopback origin (the title carries the answer out).
+        let js = "(async () => { const t = window.__TAURI__ || {}; \
+            const have = ['dialog', 'opener'].filter((k) => t[k]).join('+'); \
+            let ipc; try { await t.core.invoke('plugin:deep-link|get_current'); ipc = 'ok'; } catch (e) { ipc = 'refused ' + e; } \
+            document.title = 'native ' + have + ' ipc ' + ipc; })()";
+        let st = Command::new(env!("CARGO_BIN_EXE_trove-desktop"))
+            .arg(format!("--probe-eval={js}"))
+            .env("TROVE_DATA_DIR", &data)
+            .env("TROVE_DESKTOP_PROBE", "1")
+            .env("HOME", t.path())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(app.expect("title native "), "dialog+opener ipc ok");
     } else if std::env::var_os("CI").is_some() {
         panic!("no D-Bus session bus: run the desktop tests under dbus-run-session");
     } else {
