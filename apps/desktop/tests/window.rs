@@ -205,6 +205,18 @@ fn starts_a_node_shows_the_dashboard_and_quits_cleanly() {
     assert!(again.terminate().success());
 }
 
+/// Starts the app again on `data` with `arg`: it hands the argument to the running app and exits.
+fn second_start(data: &Path, home: &Path, arg: &str) -> std::process::ExitStatus {
+    Command::new(env!("CARGO_BIN_EXE_trove-desktop"))
+        .arg(arg)
+        .env("TROVE_DATA_DIR", data)
+        .env("TROVE_DESKTOP_PROBE", "1")
+        .env("HOME", home)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+}
+
 #[test]
 fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
     if !display_ready() {
@@ -225,14 +237,7 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
     // D-Bus session bus the single-instance plugin uses).
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
         let other = trove_proto::ShareLink::new(trove_proto::keys::Keypair::generate().public(), vec![]).to_string();
-        let st = Command::new(env!("CARGO_BIN_EXE_trove-desktop"))
-            .arg(&other)
-            .env("TROVE_DATA_DIR", &data)
-            .env("TROVE_DESKTOP_PROBE", "1")
-            .env("HOME", t.path())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        let st = second_start(&data, t.path(), &other);
         assert!(st.success(), "the second start failed: {st}");
         assert_eq!(app.expect(&format!("link {other}")), "");
 
@@ -242,15 +247,7 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
             const have = ['dialog', 'opener'].filter((k) => t[k]).join('+'); \
             let ipc; try { await t.core.invoke('plugin:deep-link|get_current'); ipc = 'ok'; } catch (e) { ipc = 'refused ' + e; } \
             document.title = 'native ' + have + ' ipc ' + ipc; })()";
-        let st = Command::new(env!("CARGO_BIN_EXE_trove-desktop"))
-            .arg(format!("--probe-eval={js}"))
-            .env("TROVE_DATA_DIR", &data)
-            .env("TROVE_DESKTOP_PROBE", "1")
-            .env("HOME", t.path())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        assert!(second_start(&data, t.path(), &format!("--probe-eval={js}")).success());
         assert_eq!(app.expect("title native "), "dialog+opener ipc ok");
     } else if std::env::var_os("CI").is_some() {
         panic!("no D-Bus session bus: run the desktop tests under dbus-run-session");

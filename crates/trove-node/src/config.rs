@@ -34,7 +34,8 @@ pub struct NodeConfig {
     pub sync_interval_secs: u64,
     /// Seconds between DHT maintenance passes (republish, refresh, expiry).
     pub dht_interval_secs: u64,
-    /// Lift the per-/24 routing limits (needed when many test nodes share 127.0.0.1).
+    /// Lift the per-/24 routing limits and the per-IP connection caps (needed when many test
+    /// nodes share 127.0.0.1).
     pub dht_allow_loopback: bool,
     /// Request timeout in seconds.
     pub request_timeout_secs: u64,

@@ -128,6 +128,11 @@ impl Node {
             net.capabilities.relay = true;
         }
         net.timeouts.request = cfg.request_timeout();
+        if cfg.dht_allow_loopback {
+            // Many nodes of one test network share 127.0.0.1: per-IP caps would turn them away.
+            net.limits.max_per_ip = net.limits.max_connections;
+            net.limits.max_pending_per_ip = net.limits.max_pending;
+        }
         let endpoint = Endpoint::bind(net, handler.clone(), Arc::new(MemoryPins::default())).await?;
         let pool = Pool::new(endpoint.clone(), 256, Duration::from_secs(240));
 

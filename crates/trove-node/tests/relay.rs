@@ -64,11 +64,7 @@ async fn v1_shaped_firewalled_node_and_dialer_through_a_trove_relay() {
     tunnel_up(&f).await;
     let p = publish_at(&f, content.path(), &r).await;
     let d = node_with(dd.path(), |c| c.extensions = false).await;
-    let s = d.subscribe(&p.link, None, Trust::Normal).await.unwrap();
-    assert_eq!((s.seq, s.error.as_deref()), (Some(1), None), "{s:?}");
-    let rep = get_all(&d, &p.link, out.path()).await;
-    assert!(rep.ok(), "{rep:#?}");
-    assert_eq!(std::fs::read(out.path().join("a.bin")).unwrap(), std::fs::read(content.path().join("a.bin")).unwrap());
+    subscribe_and_get_a_bin(&d, &p.link, content.path(), out.path()).await;
     let st = r.relay_stats().unwrap();
     println!("relay: {st:?}");
     // v1 tunnel mode: every request travelled as an envelope in a RELAY_STREAM.
@@ -76,6 +72,15 @@ async fn v1_shaped_firewalled_node_and_dialer_through_a_trove_relay() {
     assert!(st.forwarded >= 4, "{st:?}");
     assert!(st.content_bytes >= 700_000, "{st:?}");
     assert!(!r.relay_tunnels()[0].e2e);
+}
+
+/// Subscribes to `link` (revision 1) and downloads it; `a.bin` arrives identical.
+async fn subscribe_and_get_a_bin(d: &trove_node::Node, link: &str, content: &std::path::Path, out: &std::path::Path) {
+    let s = d.subscribe(link, None, Trust::Normal).await.unwrap();
+    assert_eq!((s.seq, s.error.as_deref()), (Some(1), None), "{s:?}");
+    let rep = get_all(d, link, out).await;
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(out.join("a.bin")).unwrap(), std::fs::read(content.join("a.bin")).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,11 +92,7 @@ async fn trove_nodes_through_a_v1_shaped_relay() {
     tunnel_up(&f).await;
     let p = publish_at(&f, content.path(), &r).await;
     let d = node(dd.path()).await;
-    let s = d.subscribe(&p.link, None, Trust::Normal).await.unwrap();
-    assert_eq!((s.seq, s.error.as_deref()), (Some(1), None), "{s:?}");
-    let rep = get_all(&d, &p.link, out.path()).await;
-    assert!(rep.ok(), "{rep:#?}");
-    assert_eq!(std::fs::read(out.path().join("a.bin")).unwrap(), std::fs::read(content.path().join("a.bin")).unwrap());
+    subscribe_and_get_a_bin(&d, &p.link, content.path(), out.path()).await;
     let st = r.relay_stats().unwrap();
     println!("relay: {st:?}");
     // A v1 relay knows nothing of virtual streams: the trove nodes fell back to forwarding.

@@ -331,9 +331,7 @@ impl Inner {
                 return Err(e.into());
             }
         };
-        self.db.set_download_bitmap(dl.id, &part.bitmap().to_bytes())?;
-        self.db.set_download_state(dl.id, DownloadState::Complete, None)?;
-        self.db.add_content(&ContentSource {
+        let source = ContentSource {
             content_id: dl.content_id,
             path: finished.path.clone(),
             size: finished.size,
@@ -341,7 +339,8 @@ impl Inner {
             chunk_hashes: part.chunk_hashes().to_vec(),
             chunk_list_hash: dl.chunk_list_hash,
             origin: Origin::Downloaded,
-        })?;
+        };
+        self.db.complete_download(dl.id, &part.bitmap().to_bytes(), &source)?;
         self.emit(Event::DownloadComplete {
             download_id: dl.id.0,
             path: finished.path.display().to_string(),

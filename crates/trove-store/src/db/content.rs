@@ -8,7 +8,7 @@ use super::Db;
 use super::sql::{Ctx, blob_hashes, col_fixed, col_path, col_u64, conv_err, hashes_blob, int, now_int, path_blob};
 use crate::error::{Result, StoreError};
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::path::{Path, PathBuf};
 use trove_proto::ContentId;
 use trove_proto::content::{Hash, chunk_count, chunk_list_hash};
@@ -130,50 +130,8 @@ impl Db {
     /// updated to its new content, mtime and origin. Every source is checked first; one bad
     /// source rejects the whole batch.
     pub fn add_content_batch(&self, sources: &[ContentSource]) -> Result<()> {
-        for s in sources {
-            check_source(s)?;
-        }
         let what = format!("saving {} content source(s)", sources.len());
-        self.write(&what, |tx| {
-            let now = now_int();
-            let mut ins_content = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .ctx(|| what.clone())?;
-            let mut old = tx.prepare_cached("SELECT content_id FROM content_paths WHERE path = ?1").ctx(|| what.clone())?;
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO content_paths (path, content_id, mtime_ns, origin, added_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (path) DO UPDATE SET content_id = excluded.content_id,
-                         mtime_ns = excluded.mtime_ns, origin = excluded.origin, added_at = excluded.added_at",
-                )
-                .ctx(|| what.clone())?;
-            let mut replaced: Vec<Vec<u8>> = Vec::new();
-            for s in sources {
-                let ctx = || format!("saving content {} at {}", s.content_id.short(), s.path.display());
-                let path = path_blob(&s.path)?;
-                ins_content
-                    .execute(params![
-                        &s.content_id.0[..],
-                        int(s.size, "size")?,
-                        hashes_blob(&s.chunk_hashes),
-                        &s.chunk_list_hash[..],
-                        now
-                    ])
-                    .ctx(ctx)?;
-                let previous: Option<Vec<u8>> = old.query_row([&path], |r| r.get(0)).optional().ctx(ctx)?;
-                if let Some(p) = previous.filter(|p| p[..] != s.content_id.0[..]) {
-                    replaced.push(p);
-                }
-                upsert.execute(params![path, &s.content_id.0[..], s.mtime_ns, s.origin.as_str(), now]).ctx(ctx)?;
-            }
-            for id in replaced {
-                drop_if_orphan(tx, &id).ctx(|| what.clone())?;
-            }
-            Ok(())
-        })
+        self.write(&what, |tx| insert_sources(tx, sources, &what))
     }
 
     /// Stored content with all its files.
@@ -273,6 +231,52 @@ impl Db {
                 .ctx(|| "listing servable content".into())
         })
     }
+}
+
+/// Inserts content sources in the caller's transaction (see [`Db::add_content_batch`]).
+pub(crate) fn insert_sources(tx: &Transaction<'_>, sources: &[ContentSource], what: &str) -> Result<()> {
+    for s in sources {
+        check_source(s)?;
+    }
+    let what = what.to_string();
+    let now = now_int();
+    let mut ins_content = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .ctx(|| what.clone())?;
+    let mut old = tx.prepare_cached("SELECT content_id FROM content_paths WHERE path = ?1").ctx(|| what.clone())?;
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO content_paths (path, content_id, mtime_ns, origin, added_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (path) DO UPDATE SET content_id = excluded.content_id,
+                     mtime_ns = excluded.mtime_ns, origin = excluded.origin, added_at = excluded.added_at",
+        )
+        .ctx(|| what.clone())?;
+    let mut replaced: Vec<Vec<u8>> = Vec::new();
+    for s in sources {
+        let ctx = || format!("saving content {} at {}", s.content_id.short(), s.path.display());
+        let path = path_blob(&s.path)?;
+        ins_content
+            .execute(params![
+                &s.content_id.0[..],
+                int(s.size, "size")?,
+                hashes_blob(&s.chunk_hashes),
+                &s.chunk_list_hash[..],
+                now
+            ])
+            .ctx(ctx)?;
+        let previous: Option<Vec<u8>> = old.query_row([&path], |r| r.get(0)).optional().ctx(ctx)?;
+        if let Some(p) = previous.filter(|p| p[..] != s.content_id.0[..]) {
+            replaced.push(p);
+        }
+        upsert.execute(params![path, &s.content_id.0[..], s.mtime_ns, s.origin.as_str(), now]).ctx(ctx)?;
+    }
+    for id in replaced {
+        drop_if_orphan(tx, &id).ctx(|| what.clone())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -268,6 +268,30 @@ impl Db {
         })
     }
 
+    /// Finishes a download in one transaction (one disk sync where three separate writes
+    /// took three): the final bitmap, which must mark every chunk; the state Complete; and the
+    /// finished file as a content source, so it is served from now on.
+    pub fn complete_download(&self, id: DownloadId, bitmap: &[u8], source: &super::ContentSource) -> Result<()> {
+        let what = format!("completing download {id}");
+        self.write(&what, |tx| {
+            let d = get_existing(tx, id)?;
+            check_bitmap(id, d.chunk_count, bitmap)?;
+            let verified: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
+            if verified != u64::from(d.chunk_count) {
+                return Err(StoreError::Invalid(format!(
+                    "download {id}: cannot be complete with {verified} of {} chunks verified",
+                    d.chunk_count
+                )));
+            }
+            tx.prepare_cached(
+                "UPDATE downloads SET bitmap = ?1, state = ?2, error = NULL, updated_at = ?3 WHERE id = ?4",
+            )
+            .and_then(|mut s| s.execute(params![bitmap, DownloadState::Complete.as_str(), now_int(), id.0]))
+            .ctx(|| what.clone())?;
+            super::content::insert_sources(tx, std::slice::from_ref(source), &what)
+        })
+    }
+
     /// Sets the state and error text (cleared when `None`). Complete requires every chunk
     /// verified.
     pub fn set_download_state(&self, id: DownloadId, state: DownloadState, error: Option<&str>) -> Result<()> {
@@ -372,6 +396,31 @@ mod tests {
         assert!(db.delete_download(d.id).unwrap());
         assert!(!db.delete_download(d.id).unwrap());
         assert!(matches!(db.set_download_bitmap(d.id, &[]), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn completion_is_one_transaction_that_needs_every_chunk() {
+        let db = Db::open_in_memory().unwrap();
+        let (n, hashes) = new("/dl/done.iso", 10);
+        let d = db.create_download(&n).unwrap();
+        let source = crate::db::ContentSource {
+            content_id: n.content_id,
+            path: PathBuf::from("/dl/done.iso"),
+            size: n.size,
+            mtime_ns: 1,
+            chunk_hashes: hashes.clone(),
+            chunk_list_hash: n.chunk_list_hash,
+            origin: crate::db::Origin::Downloaded,
+        };
+        // A missing chunk refuses the whole completion: no state change, no content row.
+        let e = db.complete_download(d.id, &[0xff, 0x01], &source).unwrap_err();
+        assert!(e.to_string().contains("9 of 10"), "{e}");
+        assert_eq!(db.download(d.id).unwrap().unwrap().state, DownloadState::Queued);
+        assert!(db.content(&n.content_id).unwrap().is_none());
+        db.complete_download(d.id, &[0xff, 0x03], &source).unwrap();
+        let got = db.download(d.id).unwrap().unwrap();
+        assert_eq!((got.state, got.verified_chunks()), (DownloadState::Complete, 10));
+        assert_eq!(db.content(&n.content_id).unwrap().unwrap().paths.len(), 1);
     }
 
     #[test]
