@@ -16,12 +16,16 @@ use trove_dht::{
 use trove_proto::wire::{FindValue, PeerAddr, Providers, ShareHead, Store, Transport};
 use trove_proto::{ContentId, DhtKey, NodeId, PubKey, dht_key};
 
-const N: usize = 1_000;
+/// Nodes in the simulated network: 1,000 in CI; `TROVE_SIM_NODES=10000` for the large run
+/// (`TROVE_SIM_NODES=10000 cargo test --release -p trove-dht --test sim -- --nocapture`).
+fn nodes() -> usize {
+    std::env::var("TROVE_SIM_NODES").ok().and_then(|v| v.parse().ok()).filter(|&n| n >= 100).unwrap_or(1_000)
+}
 
 /// The honest network, built once and cloned by each test.
 fn network() -> SimNet {
     static NET: OnceLock<SimNet> = OnceLock::new();
-    NET.get_or_init(|| SimNet::bootstrap(0x5eed_0001, N, DhtConfig::default())).clone()
+    NET.get_or_init(|| SimNet::bootstrap(0x5eed_0001, nodes(), DhtConfig::default())).clone()
 }
 
 fn sorted(mut v: Vec<usize>) -> Vec<usize> {
@@ -36,7 +40,7 @@ fn lookups_find_the_true_k_closest() {
     let lookups = 200;
     let (mut exact, mut found_total, mut hops, mut queries) = (0, 0, Vec::new(), Vec::new());
     for _ in 0..lookups {
-        let from = net.rng.below(N);
+        let from = net.rng.below(nodes());
         let target = NodeId(net.rng.bytes());
         let truth = sorted(net.true_closest(&target, 20, &|i| i != from));
         let r = net.find_node(from, target);
@@ -50,14 +54,18 @@ fn lookups_find_the_true_k_closest() {
     let (mean_q, p95_q) = mean_p95(&queries);
     let (mean_table, _) = mean_p95(&tables.iter().map(|t| *t as u32).collect::<Vec<_>>());
     println!(
-        "honest N={N}: exact K-closest {exact}/{lookups} ({:.1}%), recall {:.2}%, hops mean {mean_hops:.2} p95 {p95_hops} \
+        "honest N={}: exact K-closest {exact}/{lookups} ({:.1}%), recall {:.2}%, hops mean {mean_hops:.2} p95 {p95_hops} \
          (log2 N = {:.1}), queries mean {mean_q:.1} p95 {p95_q}, table size mean {mean_table:.0}",
+        nodes(),
         100.0 * exact as f64 / lookups as f64,
         100.0 * found_total as f64 / (20 * lookups) as f64,
-        (N as f64).log2()
+        (nodes() as f64).log2()
     );
     assert!(exact * 100 >= lookups * 99, "exact K-closest in {exact} of {lookups} lookups");
-    assert!(mean_hops <= (N as f64).log2() && p95_hops as f64 <= (N as f64).log2(), "hops {mean_hops} / {p95_hops}");
+    assert!(
+        mean_hops <= (nodes() as f64).log2() && p95_hops as f64 <= (nodes() as f64).log2(),
+        "hops {mean_hops} / {p95_hops}"
+    );
 }
 
 #[test]
@@ -67,11 +75,11 @@ fn lookups_survive_twenty_percent_churn() {
     let mut shares = Vec::new();
     for _ in 0..20 {
         let (share, store) = net.new_share_head(1);
-        let from = net.rng.below(N);
+        let from = net.rng.below(nodes());
         net.publish(from, &store);
         shares.push((share, store));
     }
-    for i in net.rng.sample(N, N / 5) {
+    for i in net.rng.sample(nodes(), nodes() / 5) {
         net.nodes[i].behaviour = Behaviour::Offline;
     }
     let online = net.online_honest();
@@ -117,7 +125,7 @@ fn dh1_hostile_nodes_cannot_hide_or_forge_values() {
     let mut net = network();
     // 20% turn hostile after joining: garbage, forgeries, wrong keys, far-away peers.
     let kinds = [Behaviour::Garbage, Behaviour::Forger, Behaviour::WrongKey, Behaviour::FarPeers];
-    let hostile = net.rng.sample(N, N / 5);
+    let hostile = net.rng.sample(nodes(), nodes() / 5);
     for (n, i) in hostile.iter().enumerate() {
         net.nodes[*i].behaviour = kinds[n % kinds.len()];
     }
