@@ -113,6 +113,15 @@ fn data_dir(root: &Path) -> PathBuf {
     d
 }
 
+/// Mapped (visible) X windows whose title contains `name`.
+fn visible_windows(name: &str) -> Vec<String> {
+    let out = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", name])
+        .output()
+        .expect("xdotool is installed");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
 /// X windows whose title contains `name`.
 fn x_windows(name: &str) -> Vec<String> {
     let out = Command::new("xdotool").args(["search", "--name", name]).output().expect("xdotool is installed");
@@ -249,6 +258,26 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
             document.title = 'native ' + have + ' ipc ' + ipc; })()";
         assert!(second_start(&data, t.path(), &format!("--probe-eval={js}")).success());
         assert_eq!(app.expect("title native "), "dialog+opener ipc ok");
+
+        // Closing the window hides it (keep seeding is on by default): the node still
+        // answers, and a second start shows the window again.
+        let close = "document.title = 'Closing · trove'; window.__TAURI__.window.getCurrentWindow().close()";
+        assert!(second_start(&data, t.path(), &format!("--probe-eval={close}")).success());
+        assert_eq!(app.expect("title Closing"), "· trove");
+        eventually("the window to be hidden", || visible_windows("Closing · trove").is_empty());
+        let token = std::fs::read_to_string(data.join("api-token")).unwrap().trim().to_string();
+        let addr: std::net::SocketAddr = std::fs::read_to_string(data.join("daemon.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["api"].as_str().and_then(|a| a.parse().ok()))
+            .expect("daemon.json names the API");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let status: serde_json::Value =
+            rt.block_on(trove_cli::client::ApiClient::new(addr, Some(token)).get("/api/status")).unwrap();
+        assert!(status["node_pubkey"].is_string(), "the node stopped with the window: {status}");
+        assert!(app.child.try_wait().unwrap().is_none(), "the app quit when its window closed");
+        assert!(second_start(&data, t.path(), "--show").success());
+        eventually("the window to show again", || !visible_windows("Closing · trove").is_empty());
     } else if std::env::var_os("CI").is_some() {
         panic!("no D-Bus session bus: run the desktop tests under dbus-run-session");
     } else {
