@@ -285,3 +285,59 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
     }
     assert!(app.terminate().success());
 }
+
+#[test]
+fn notifications_for_a_finished_download_and_a_new_revision() {
+    if !display_ready() {
+        return;
+    }
+    let _screen = SCREEN.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tempfile::tempdir().unwrap();
+    let data = data_dir(t.path());
+    // A publisher node in this process, on loopback.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let content = t.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("song.ogg"), vec![7u8; 300_000]).unwrap();
+    let publisher =
+        rt.block_on(trove_node::Node::start(trove_node::NodeConfig::loopback(&t.path().join("publisher")))).unwrap();
+    let publish = |title: &str| {
+        rt.block_on(publisher.publish(trove_node::PublishRequest {
+            paths: vec![content.clone()],
+            title: Some(title.into()),
+            share: if title == "Album" { None } else { Some("album".into()) },
+            name: if title == "Album" { Some("album".into()) } else { None },
+            ..Default::default()
+        }))
+        .unwrap()
+    };
+    let first = publish("Album");
+
+    let mut app = App::start(&data, t.path(), &[]);
+    let ui = app.expect("ready ");
+    let addr: std::net::SocketAddr = ui.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap().trim().to_string();
+    let api = trove_cli::client::ApiClient::new(addr, Some(token));
+    let sub: serde_json::Value =
+        rt.block_on(api.post("/api/subscribe", &serde_json::json!({"target": first.link}))).unwrap();
+    assert_eq!(sub["seq"].as_u64(), Some(1), "{sub}");
+    // Subscribing is what the user asked for: no notification. Downloading, once finished: one.
+    let out = t.path().join("out");
+    let got: serde_json::Value = rt
+        .block_on(api.post(
+            "/api/get",
+            &serde_json::json!({"share": first.link, "paths": [], "out_dir": out, "overwrite": false}),
+        ))
+        .unwrap();
+    assert!(got["files"][0]["status"] == "downloaded", "{got}");
+    assert_eq!(app.expect("notify Download finished:"), "song.ogg");
+    // A new revision, pushed to the app's node, is news.
+    std::fs::write(content.join("bonus.ogg"), b"bonus").unwrap();
+    let second = publish("Album, deluxe");
+    assert_eq!(second.seq, 2);
+    let note = app.expect("notify New revision of");
+    assert!(note.starts_with("Album") && note.ends_with(": Revision 2: 2 files"), "{note}");
+    assert!(!app.seen.iter().any(|l| l.contains("New revision") && l.contains("Revision 1")));
+    assert!(app.terminate().success());
+    rt.block_on(publisher.shutdown());
+}
