@@ -2,7 +2,8 @@
 //! fetched, and a bitmap of verified chunks, so a download resumes after a crash losing at
 //! most the chunks in flight. Each bitmap save rewrites the whole bitmap (≤ 1 bit per 256 KiB
 //! chunk, 51 KiB for 100 GiB): callers batch their saves. A download can only be marked
-//! complete when every chunk is verified.
+//! complete when every chunk is verified. These rows commit without a sync of their own
+//! ([`Db::write_relaxed`]): the part and target files are the truth they are rebuilt from.
 
 use super::Db;
 use super::sql::{
@@ -186,7 +187,7 @@ impl Db {
         let size = int(new.size, "size")?;
         let target = path_blob(&new.target_path)?;
         let what = format!("saving download to {}", new.target_path.display());
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             let exists: bool = tx
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM downloads WHERE target_path = ?1)")
                 .and_then(|mut s| s.query_row([&target], |r| r.get(0)))
@@ -222,7 +223,7 @@ impl Db {
     /// chunk_list_hash.
     pub fn set_download_chunk_hashes(&self, id: DownloadId, hashes: &[Hash]) -> Result<()> {
         let what = format!("saving the chunk hashes of download {id}");
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
             if hashes.len() as u64 != u64::from(d.chunk_count) || chunk_list_hash(hashes) != d.chunk_list_hash {
                 return Err(StoreError::Invalid(format!(
@@ -254,7 +255,7 @@ impl Db {
     /// Saves the verified-chunk bitmap.
     pub fn set_download_bitmap(&self, id: DownloadId, bitmap: &[u8]) -> Result<()> {
         let what = format!("saving the progress of download {id}");
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             let chunks: Option<u64> = tx
                 .prepare_cached("SELECT chunk_count FROM downloads WHERE id = ?1")
                 .and_then(|mut s| s.query_row([id.0], |r| col_u64(r, 0)).optional())
@@ -273,7 +274,7 @@ impl Db {
     /// finished file as a content source, so it is served from now on.
     pub fn complete_download(&self, id: DownloadId, bitmap: &[u8], source: &super::ContentSource) -> Result<()> {
         let what = format!("completing download {id}");
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
             check_bitmap(id, d.chunk_count, bitmap)?;
             let verified: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
@@ -296,7 +297,7 @@ impl Db {
     /// verified.
     pub fn set_download_state(&self, id: DownloadId, state: DownloadState, error: Option<&str>) -> Result<()> {
         let what = format!("saving the state of download {id}");
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
             if state == DownloadState::Complete && d.verified_chunks() != u64::from(d.chunk_count) {
                 return Err(StoreError::Invalid(format!(
@@ -342,7 +343,7 @@ impl Db {
     /// Forgets a download; `false` when there was none.
     pub fn delete_download(&self, id: DownloadId) -> Result<bool> {
         let what = format!("deleting download {id}");
-        self.write(&what, |tx| {
+        self.write_relaxed(&what, |tx| {
             tx.execute("DELETE FROM downloads WHERE id = ?1", [id.0]).map(|n| n > 0).ctx(|| what.clone())
         })
     }
@@ -418,6 +419,9 @@ mod tests {
         assert_eq!(db.download(d.id).unwrap().unwrap().state, DownloadState::Queued);
         assert!(db.content(&n.content_id).unwrap().is_none());
         db.complete_download(d.id, &[0xff, 0x03], &source).unwrap();
+        // Download rows commit relaxed; everything else stays durable (FULL = 2).
+        let sync: i64 = db.read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap())).unwrap();
+        assert_eq!(sync, 2);
         let got = db.download(d.id).unwrap().unwrap();
         assert_eq!((got.state, got.verified_chunks()), (DownloadState::Complete, 10));
         assert_eq!(db.content(&n.content_id).unwrap().unwrap().paths.len(), 1);

@@ -8,6 +8,9 @@
 //! which is not acceptable for keys, seq numbers and subscriptions. The price is one fsync per
 //! transaction; hot paths (download bitmaps, peer saves, content batches) batch their rows
 //! into one transaction. Every public method that writes commits before it returns.
+//! Download bookkeeping is the exception ([`Db::write_relaxed`]): it commits with `NORMAL`,
+//! which survives a crash of the process, and after a power loss the files rebuild it (part
+//! files are re-hashed on resume; a finished file is found in place and reported present).
 
 pub mod communities;
 pub mod community_records;
@@ -172,6 +175,19 @@ impl Db {
     /// `what` describes the change for errors ("saving subscription 3f2a…").
     pub(crate) fn write<T>(&self, what: &str, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.locked(|s| write_tx(&mut s.conn, what, f))
+    }
+
+    /// [`Db::write`] committed with `synchronous=NORMAL` (no fsync of its own; the next
+    /// durable commit or checkpoint syncs it): for rows the files on disk can rebuild.
+    pub(crate) fn write_relaxed<T>(&self, what: &str, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.locked(|s| {
+            s.conn.pragma_update(None, "synchronous", "NORMAL").ctx(|| format!("{what}: relaxing sync"))?;
+            let r = write_tx(&mut s.conn, what, f);
+            let restored = s.conn.pragma_update(None, "synchronous", "FULL");
+            let r = r?;
+            restored.ctx(|| format!("{what}: restoring sync"))?;
+            Ok(r)
+        })
     }
 }
 
