@@ -167,7 +167,10 @@ impl Inner {
         let size = dl.size;
         let part = tokio::task::spawn_blocking(move || -> Result<PartFile> {
             let part = PartFile::create_or_open(&target, size, hashes, &reserve)?;
-            part.recover()?;
+            // Only a part file left by an earlier run can hold chunks already.
+            if part.was_existing() {
+                part.recover()?;
+            }
             Ok(part)
         })
         .await

@@ -426,6 +426,11 @@ impl PartFile {
                 }
             })
             .collect();
+        if to_check.is_empty() {
+            self.state().verified = Bitmap::new(n)?;
+            *self.prefix() = Prefix::new();
+            return Ok(0);
+        }
         let next = AtomicUsize::new(0);
         let done = AtomicU64::new(0);
         let workers =
