@@ -16,5 +16,6 @@ mod settings;
 mod tray;
 
 fn main() {
+    trove_node::alloc::tune_allocator();
     app::run();
 }

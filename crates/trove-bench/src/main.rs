@@ -125,6 +125,7 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    trove_node::alloc::tune_allocator();
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

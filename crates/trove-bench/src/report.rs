@@ -25,6 +25,47 @@ pub fn cpu_seconds() -> f64 {
 }
 
 /// Peak resident set size of this process in MiB.
+/// This process's resident memory now, in MiB (`VmRSS`).
+pub fn rss_mib() -> f64 {
+    status_kib("VmRSS:") / 1024.0
+}
+
+/// Samples [`rss_mib`] every 20 ms on a thread until the returned guard is stopped; the
+/// highest sample is the memory a phase needed, without the peaks of earlier phases.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl RssSampler {
+    pub fn start() -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut max = rss_mib();
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                max = max.max(rss_mib());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            max
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// The highest sample.
+    pub fn stop(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0.0)
+    }
+}
+
+fn status_kib(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0.0)
+}
+
 pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -1,9 +1,11 @@
 //! `trove-bench transfer`: download throughput from N seeders over TLS/TCP or QUIC, for one
 //! large file or many small ones. Seeders run in this process; the downloader runs as a
-//! child process (`transfer-child`) so its peak memory and CPU are its own.
+//! child process (`transfer-child`) so its peak memory and CPU are its own. The seeders'
+//! memory while serving is sampled during the download (their process also generated and
+//! published the files before, which its all-time peak includes).
 
 use crate::fixture::{self, Listen};
-use crate::report::{cpu_seconds, emit, peak_rss_mib};
+use crate::report::{RssSampler, cpu_seconds, emit, peak_rss_mib, rss_mib};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -44,8 +46,11 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
     let data = tempfile::tempdir()?;
     let spec = json!({"data": data.path(), "out": out.path(), "link": link, "bootstrap": hints, "listen": format!("{listen:?}")});
     let cpu0 = cpu_seconds();
+    let rss_before = rss_mib();
+    let sampler = RssSampler::start();
     let child =
         Command::new(std::env::current_exe()?).args(["transfer-child", "--spec", &spec.to_string()]).output()?;
+    let rss_serving = sampler.stop();
     if !child.status.success() {
         anyhow::bail!("downloader failed: {}", String::from_utf8_lossy(&child.stderr));
     }
@@ -57,6 +62,7 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
         "transport": transport.as_str(), "seeders": seeders, "files": files, "file_bytes": size, "seconds": secs,
         "downloader_peak_rss_mib": r["peak_rss_mib"], "downloader_cpu_cores": r["cpu_cores"],
         "seeders_cpu_cores": seeder_cpu / secs.max(1e-9), "seeders_peak_rss_mib": peak_rss_mib(),
+        "seeders_rss_while_serving_mib": rss_serving, "seeders_rss_before_serving_mib": rss_before,
         "peers_used": r["peers_used"],
     });
     if files == 1 {

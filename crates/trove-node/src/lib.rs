@@ -2,6 +2,7 @@
 //! download swarm and seeding, the DHT driver, peer discovery; the Rust API that the CLI,
 //! the HTTP API and the UIs use.
 
+pub mod alloc;
 pub mod api;
 pub mod community;
 pub mod config;
