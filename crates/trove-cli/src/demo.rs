@@ -48,7 +48,7 @@ impl Steps<'_> {
 }
 
 /// Deterministic filler bytes (xorshift), so the big file does not compress to nothing.
-fn filler(len: usize, seed: u64) -> Vec<u8> {
+pub fn filler(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {

@@ -297,6 +297,10 @@ fn subscription_settings_steer_search() {
     // Weight and blocklist round trips; the link prefix works as the share.
     fails_with(&run(&b, &["--json", "subscription", &id, "--weight", "0"]), "out of range");
     fails_with(&run(&b, &["--json", "subscription", &id, "--weight", "101"]), "out of range");
+    fails_with(&run(&b, &["--json", "subscription", &id, "--weight", "NaN"]), "out of range");
+    // The upper limit itself is allowed.
+    let u = run(&b, &["--json", "subscription", &id, "--weight", "100"]).ok_json();
+    assert_eq!(u["weight"].as_f64(), Some(100.0), "{u}");
     let u = run(&b, &["--json", "subscription", &id[..12], "--weight", "2.5", "--blocklist", "on"]).ok_json();
     assert_eq!((u["weight"].as_f64(), u["blocklist"].as_bool()), (Some(2.5), Some(true)), "{u}");
     let subs = run(&b, &["--json", "subscriptions"]).ok_json();

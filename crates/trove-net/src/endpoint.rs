@@ -212,6 +212,19 @@ impl Endpoint {
 
     async fn connect_tcp(&self, sa: SocketAddr, expected: Option<trove_proto::PubKey>) -> Result<Session, NetError> {
         let t = &self.inner.cfg.timeouts;
+        let (stream, auth) = self.open_tcp(sa, expected, &self.inner.hs).await?;
+        Ok(Session::start(stream, peer_info(&auth, sa, Transport::Tcp), None, t.request, t.frame_body))
+    }
+
+    /// A TCP connection to `sa` with TLS and the initiator handshake (`hs`), each under its
+    /// deadline.
+    pub(crate) async fn open_tcp(
+        &self,
+        sa: SocketAddr,
+        expected: Option<trove_proto::PubKey>,
+        hs: &HandshakeConfig,
+    ) -> Result<(Stream, Authenticated), NetError> {
+        let t = &self.inner.cfg.timeouts;
         let sock = match tokio::time::timeout(t.connect, TcpStream::connect(sa)).await {
             Err(_) => return Err(NetError::Timeout { stage: "TCP connect", addr: sa, secs: t.connect.as_secs() }),
             Ok(Err(e)) => return Err(NetError::Connect { addr: sa, reason: e.to_string() }),
@@ -219,24 +232,8 @@ impl Endpoint {
         };
         let _ = sock.set_nodelay(true);
         let sock = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, sock);
-        let inner = &self.inner;
-        let hs = async {
-            let mut tls = inner
-                .tls_connector
-                .connect(tls::server_name(), sock)
-                .await
-                .map_err(|e| NetError::Tls { addr: sa, reason: e.to_string() })?;
-            let exporter = exporter_tcp(tls.get_ref().1, inner.cfg.extensions);
-            let auth =
-                initiate(&mut tls, &inner.hs, exporter, expected, &*inner.pins).await.map_err(|e| hs_err(sa, e))?;
-            Ok::<_, NetError>((tls, auth))
-        };
-        let (tls, auth) = match tokio::time::timeout(t.handshake, hs).await {
-            Err(_) => return Err(NetError::Timeout { stage: "handshake", addr: sa, secs: t.handshake.as_secs() }),
-            Ok(r) => r?,
-        };
-        let peer = peer_info(&auth, sa, Transport::Tcp);
-        Ok(Session::start(Stream::from_io(tls), peer, None, t.request, t.frame_body))
+        let (tls, auth) = self.client_handshake(sock, sa, expected, hs).await?;
+        Ok((Stream::from_io(tls), auth))
     }
 
     fn quic_endpoint_for(&self, sa: SocketAddr) -> Result<quinn::Endpoint, NetError> {
@@ -260,6 +257,20 @@ impl Endpoint {
 
     async fn connect_quic(&self, sa: SocketAddr, expected: Option<trove_proto::PubKey>) -> Result<Session, NetError> {
         let t = &self.inner.cfg.timeouts;
+        let (conn, stream, auth) = self.open_quic(sa, expected, &self.inner.hs).await?;
+        let peer = peer_info(&auth, sa, Transport::Quic);
+        Ok(Session::start(stream, peer, Some(conn), t.request, t.frame_body))
+    }
+
+    /// A QUIC connection to `sa` with one bidirectional stream and the initiator handshake
+    /// (`hs`) on it, each under its deadline. The stream keeps the connection open.
+    pub(crate) async fn open_quic(
+        &self,
+        sa: SocketAddr,
+        expected: Option<trove_proto::PubKey>,
+        hs: &HandshakeConfig,
+    ) -> Result<(quinn::Connection, Stream, Authenticated), NetError> {
+        let t = &self.inner.cfg.timeouts;
         let ep = self.quic_endpoint_for(sa)?;
         let connecting = ep
             .connect_with(self.inner.quic_client.clone(), sa, tls::SERVER_NAME)
@@ -270,16 +281,15 @@ impl Endpoint {
             Ok(Ok(c)) => c,
         };
         let inner = &self.inner;
-        let hs = async {
+        let work = async {
             let (send, recv) =
                 conn.open_bi().await.map_err(|e| NetError::Connect { addr: sa, reason: e.to_string() })?;
             let exporter = exporter_quic(&conn, inner.cfg.extensions);
             let mut io = tokio::io::join(recv, send);
-            let auth =
-                initiate(&mut io, &inner.hs, exporter, expected, &*inner.pins).await.map_err(|e| hs_err(sa, e))?;
+            let auth = initiate(&mut io, hs, exporter, expected, &*inner.pins).await.map_err(|e| hs_err(sa, e))?;
             Ok::<_, NetError>((io, auth))
         };
-        let (io, auth) = match tokio::time::timeout(t.handshake, hs).await {
+        let (io, auth) = match tokio::time::timeout(t.handshake, work).await {
             Err(_) => {
                 conn.close(0u32.into(), b"handshake timeout");
                 return Err(NetError::Timeout { stage: "handshake", addr: sa, secs: t.handshake.as_secs() });
@@ -291,8 +301,7 @@ impl Endpoint {
             Ok(Ok(r)) => r,
         };
         let (recv, send) = io.into_inner();
-        let peer = peer_info(&auth, sa, Transport::Quic);
-        Ok(Session::start(Stream::from_quic(send, recv), peer, Some(conn), t.request, t.frame_body))
+        Ok((conn, Stream::from_quic(send, recv), auth))
     }
 }
 

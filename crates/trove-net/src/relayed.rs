@@ -24,7 +24,7 @@ use std::time::Duration;
 use trove_proto::limits::MAX_ENVELOPE_BYTES;
 use trove_proto::wire::relay_ext::NO_E2E;
 use trove_proto::wire::{
-    Capabilities, Envelope, MsgType, Payload, PeerAddr, RelayKind, RelayOpen, RelayOpened, RelayStream, Request,
+    Capabilities, Envelope, MsgType, PeerAddr, RelayKind, RelayOpen, RelayOpened, RelayStream, Request,
 };
 use trove_proto::{PubKey, cbor};
 
@@ -66,16 +66,7 @@ pub async fn call_on_stream<R: Request>(
     addr: SocketAddr,
 ) -> Result<R::Response, NetError> {
     let resp = request_on_stream(stream, R::TYPE, req.to_payload(), timeout, addr).await?;
-    if let Some(message) = resp.error_text() {
-        return Err(NetError::Remote { addr, message });
-    }
-    if resp.msg_type != R::RESPONSE_TYPE {
-        return Err(NetError::Protocol {
-            addr,
-            reason: format!("expected {} in answer to {}, got {}", R::RESPONSE_TYPE, R::TYPE, resp.msg_type),
-        });
-    }
-    R::Response::from_shared(&resp.payload).map_err(|e| NetError::Protocol { addr, reason: e.to_string() })
+    crate::session::typed_response::<R>(&resp, addr)
 }
 
 /// A session with the peer behind `addr.relay_via` (called by the pool).

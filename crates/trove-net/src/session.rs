@@ -134,17 +134,7 @@ impl Session {
     /// [`Session::call`] with an explicit deadline.
     pub async fn call_timeout<R: Request>(&self, req: &R, timeout: Duration) -> Result<R::Response, NetError> {
         let resp = self.request_timeout(R::TYPE, req.to_payload(), timeout).await?;
-        let addr = self.inner.peer.addr;
-        if let Some(message) = resp.error_text() {
-            return Err(NetError::Remote { addr, message });
-        }
-        if resp.msg_type != R::RESPONSE_TYPE {
-            return Err(NetError::Protocol {
-                addr,
-                reason: format!("expected {} in answer to {}, got {}", R::RESPONSE_TYPE, R::TYPE, resp.msg_type),
-            });
-        }
-        R::Response::from_shared(&resp.payload).map_err(|e| NetError::Protocol { addr, reason: e.to_string() })
+        typed_response::<R>(&resp, self.inner.peer.addr)
     }
 
     /// Sends a raw request and returns the raw response envelope (errors included).
@@ -264,4 +254,20 @@ async fn read_loop(
     for (_, tx) in waiting {
         let _ = tx.send(Err(NetError::Closed { addr, reason: reason.clone() }));
     }
+}
+
+/// The typed answer to request `R` in `resp` from `addr`: an error envelope is
+/// [`NetError::Remote`], another message type or a payload that does not decode is
+/// [`NetError::Protocol`].
+pub(crate) fn typed_response<R: Request>(resp: &Envelope, addr: std::net::SocketAddr) -> Result<R::Response, NetError> {
+    if let Some(message) = resp.error_text() {
+        return Err(NetError::Remote { addr, message });
+    }
+    if resp.msg_type != R::RESPONSE_TYPE {
+        return Err(NetError::Protocol {
+            addr,
+            reason: format!("expected {} in answer to {}, got {}", R::RESPONSE_TYPE, R::TYPE, resp.msg_type),
+        });
+    }
+    R::Response::from_shared(&resp.payload).map_err(|e| NetError::Protocol { addr, reason: e.to_string() })
 }

@@ -192,16 +192,7 @@ impl Drop for Daemon {
 
 /// Deterministic bytes that do not repeat per chunk.
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    trove_cli::demo::filler(len, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Writes files under `root`.

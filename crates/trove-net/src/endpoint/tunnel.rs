@@ -29,64 +29,21 @@ impl Endpoint {
         }
         let mut hs = self.inner.hs.clone();
         hs.features.retain(|f| f != features::MUX);
-        let t = &self.inner.cfg.timeouts;
         match addr.transport {
             Transport::Tcp => {
-                let sock = match tokio::time::timeout(t.connect, TcpStream::connect(sa)).await {
-                    Err(_) => {
-                        return Err(NetError::Timeout { stage: "TCP connect", addr: sa, secs: t.connect.as_secs() });
-                    }
-                    Ok(Err(e)) => return Err(NetError::Connect { addr: sa, reason: e.to_string() }),
-                    Ok(Ok(s)) => s,
-                };
-                let _ = sock.set_nodelay(true);
-                let sock = tokio::io::BufReader::with_capacity(SOCKET_READ_BUFFER, sock);
-                let (tls, auth) = self.client_handshake(sock, sa, addr.pubkey_hint, &hs).await?;
-                Ok((Stream::from_io(tls), peer_info(&auth, sa, Transport::Tcp)))
+                let (stream, auth) = self.open_tcp(sa, addr.pubkey_hint, &hs).await?;
+                Ok((stream, peer_info(&auth, sa, Transport::Tcp)))
             }
             Transport::Quic => {
-                let ep = self.quic_endpoint_for(sa)?;
-                let connecting = ep
-                    .connect_with(self.inner.quic_client.clone(), sa, tls::SERVER_NAME)
-                    .map_err(|e| NetError::Connect { addr: sa, reason: e.to_string() })?;
-                let conn = match tokio::time::timeout(t.connect, connecting).await {
-                    Err(_) => {
-                        return Err(NetError::Timeout { stage: "QUIC connect", addr: sa, secs: t.connect.as_secs() });
-                    }
-                    Ok(Err(e)) => return Err(NetError::Connect { addr: sa, reason: e.to_string() }),
-                    Ok(Ok(c)) => c,
-                };
-                let inner = &self.inner;
-                let pins = &*inner.pins;
-                let work = async {
-                    let (send, recv) =
-                        conn.open_bi().await.map_err(|e| NetError::Connect { addr: sa, reason: e.to_string() })?;
-                    let exporter = exporter_quic(&conn, inner.cfg.extensions);
-                    let mut io = tokio::io::join(recv, send);
-                    let auth =
-                        initiate(&mut io, &hs, exporter, addr.pubkey_hint, pins).await.map_err(|e| hs_err(sa, e))?;
-                    Ok::<_, NetError>((io, auth))
-                };
-                let (io, auth) = match tokio::time::timeout(t.handshake, work).await {
-                    Err(_) => {
-                        conn.close(0u32.into(), b"handshake timeout");
-                        return Err(NetError::Timeout { stage: "handshake", addr: sa, secs: t.handshake.as_secs() });
-                    }
-                    Ok(Err(e)) => {
-                        conn.close(0u32.into(), b"handshake failed");
-                        return Err(e);
-                    }
-                    Ok(Ok(r)) => r,
-                };
-                // The stream halves keep the connection open; dropping them closes it.
-                let (recv, send) = io.into_inner();
-                Ok((Stream::from_quic(send, recv), peer_info(&auth, sa, Transport::Quic)))
+                // The stream keeps the connection open; dropping it closes the connection.
+                let (_conn, stream, auth) = self.open_quic(sa, addr.pubkey_hint, &hs).await?;
+                Ok((stream, peer_info(&auth, sa, Transport::Quic)))
             }
         }
     }
 
     /// TLS (client side) and the initiator handshake over `io`, under the handshake deadline.
-    async fn client_handshake<S>(
+    pub(super) async fn client_handshake<S>(
         &self,
         io: S,
         sa: SocketAddr,
