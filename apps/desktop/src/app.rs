@@ -12,6 +12,7 @@ use crate::settings::{self, DesktopSettings};
 use crate::{links, node, notify, tray};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindow, WebviewWindowBuilder, WindowEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -33,7 +34,7 @@ pub struct AppState {
     /// A link that arrived before the node was ready.
     pub pending_link: Mutex<Option<String>>,
     /// Whether a tray icon exists (without one, closing the window quits).
-    pub tray: Mutex<bool>,
+    pub tray: AtomicBool,
     pub probe: bool,
 }
 
@@ -99,14 +100,14 @@ pub fn run() {
             settings: Mutex::new(desktop),
             daemon: Mutex::new(None),
             pending_link: Mutex::new(first_link),
-            tray: Mutex::new(false),
+            tray: AtomicBool::new(false),
             probe: probe_mode,
         })
         .setup(move |app| {
             let handle = app.handle().clone();
             main_window(&handle)?;
             match tray::create(&handle) {
-                Ok(()) => *handle.state::<AppState>().tray.lock().expect("tray") = true,
+                Ok(()) => handle.state::<AppState>().tray.store(true, Ordering::Relaxed),
                 Err(e) => tracing::warn!("no tray icon ({e}); closing the window quits trove"),
             }
             if let Some(e) = &settings_error {
@@ -140,7 +141,7 @@ pub fn run() {
                 let app = window.app_handle();
                 let st = app.state::<AppState>();
                 let keep = st.settings.lock().expect("settings").keep_running_in_tray;
-                if keep && *st.tray.lock().expect("tray") {
+                if keep && st.tray.load(Ordering::Relaxed) {
                     api.prevent_close();
                     let _ = window.hide();
                 }

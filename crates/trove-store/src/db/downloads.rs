@@ -122,6 +122,17 @@ pub fn bitmap_len(chunks: u32) -> usize {
 }
 
 /// Checks a bitmap's length and that no bit past the last chunk is set.
+/// A download may only be complete when `bitmap` marks all of its `chunks`.
+fn check_complete(id: DownloadId, bitmap: &[u8], chunks: u32) -> Result<()> {
+    let verified: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
+    if verified != u64::from(chunks) {
+        return Err(StoreError::Invalid(format!(
+            "download {id}: cannot be complete with {verified} of {chunks} chunks verified"
+        )));
+    }
+    Ok(())
+}
+
 fn check_bitmap(id: DownloadId, chunks: u32, bitmap: &[u8]) -> Result<()> {
     if bitmap.len() != bitmap_len(chunks) {
         return Err(StoreError::Invalid(format!(
@@ -277,13 +288,7 @@ impl Db {
         self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
             check_bitmap(id, d.chunk_count, bitmap)?;
-            let verified: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
-            if verified != u64::from(d.chunk_count) {
-                return Err(StoreError::Invalid(format!(
-                    "download {id}: cannot be complete with {verified} of {} chunks verified",
-                    d.chunk_count
-                )));
-            }
+            check_complete(id, bitmap, d.chunk_count)?;
             tx.prepare_cached(
                 "UPDATE downloads SET bitmap = ?1, state = ?2, error = NULL, updated_at = ?3 WHERE id = ?4",
             )
@@ -299,12 +304,8 @@ impl Db {
         let what = format!("saving the state of download {id}");
         self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
-            if state == DownloadState::Complete && d.verified_chunks() != u64::from(d.chunk_count) {
-                return Err(StoreError::Invalid(format!(
-                    "download {id}: cannot be complete with {} of {} chunks verified",
-                    d.verified_chunks(),
-                    d.chunk_count
-                )));
+            if state == DownloadState::Complete {
+                check_complete(id, &d.bitmap, d.chunk_count)?;
             }
             tx.prepare_cached("UPDATE downloads SET state = ?1, error = ?2, updated_at = ?3 WHERE id = ?4")
                 .and_then(|mut s| {
