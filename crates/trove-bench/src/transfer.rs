@@ -3,6 +3,11 @@
 //! child process (`transfer-child`) so its peak memory and CPU are its own. The seeders'
 //! memory while serving is sampled during the download (their process also generated and
 //! published the files before, which its all-time peak includes).
+//!
+//! Downloads of many files are not deleted when a run ends: for a few minutes after inodes
+//! are freed, ext4 scans past them whenever it allocates new ones, which made the next run's
+//! file creation up to three times slower and the results depend on the pause between runs.
+//! They are moved to `<dir>/trash` and deleted by a run at least [`TRASH_AGE`] later.
 
 use crate::fixture::{self, Listen};
 use crate::report::{RssSampler, cpu_seconds, emit, peak_rss_mib, rss_mib};
@@ -15,7 +20,35 @@ use trove_node::download::get::GetRequest;
 use trove_proto::wire::Transport;
 use trove_store::db::Trust;
 
+/// How long many-file downloads stay in the trash before a later run deletes them.
+const TRASH_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes trashed downloads older than [`TRASH_AGE`].
+fn empty_trash(work: &Path) {
+    let Ok(entries) = std::fs::read_dir(work.join("trash")) else { return };
+    for e in entries.flatten() {
+        let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default() > TRASH_AGE);
+        if old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Moves a many-file download to the trash (see the module doc); others are deleted.
+fn retire(work: &Path, out: tempfile::TempDir, files: usize) -> anyhow::Result<()> {
+    if files <= 1 {
+        return Ok(out.close()?);
+    }
+    let trash = work.join("trash");
+    std::fs::create_dir_all(&trash)?;
+    let path = out.keep();
+    let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    std::fs::rename(&path, trash.join(name))?;
+    Ok(())
+}
+
 pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize, size: u64) -> anyhow::Result<()> {
+    empty_trash(work);
     let content = fixture::content(work, files, size)?;
     fixture::warm(&content);
     let listen = match transport {
@@ -73,6 +106,7 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
     for n in nodes {
         n.shutdown().await;
     }
+    retire(work, out, files)?;
     Ok(())
 }
 

@@ -9,6 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes allocated up front for a frame body; the rest grows as data arrives.
 pub const INITIAL_FRAME_ALLOC: usize = 64 * 1024;
+/// Factor by which a frame buffer grows once it is full.
+const GROWTH: usize = 4;
 
 /// Outcome of waiting for the next frame.
 #[derive(Debug)]
@@ -44,16 +46,28 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
             return Err(FrameError::TooLarge { len, limit });
         }
         let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_ALLOC));
-        let got = r.take(len as u64).read_to_end(&mut buf).await?;
-        if got != len {
-            return Err(FrameError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("stream ended after {got} of {len} frame bytes"),
-            )));
+        let mut body = r.take(len as u64);
+        while buf.len() < len {
+            if buf.len() == buf.capacity() {
+                buf.reserve_exact(grown_capacity(buf.len(), len) - buf.len());
+            }
+            if body.read_buf(&mut buf).await? == 0 {
+                return Err(FrameError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended after {} of {len} frame bytes", buf.len()),
+                )));
+            }
         }
         Ok(buf)
     };
     tokio::time::timeout(body, rest).await.map_err(|_| FrameError::BodyTimeout)?.map(ReadOutcome::Frame)
+}
+
+/// The buffer size for a frame of `len` bytes once `received` bytes filled the buffer: never
+/// more than four times what arrived, and few copies on the way to a chunk-sized frame
+/// (64 KiB, 256 KiB, 1 MiB).
+fn grown_capacity(received: usize, len: usize) -> usize {
+    received.saturating_mul(GROWTH).clamp(INITIAL_FRAME_ALLOC, len.max(INITIAL_FRAME_ALLOC)).min(len)
 }
 
 /// Writes one frame and flushes. The caller bounds the time.
@@ -209,6 +223,46 @@ mod tests {
             ReadOutcome::Frame(f) if f.is_empty()
         ));
         assert!(matches!(read_frame(&mut b, 100, None, Duration::from_secs(1)).await.unwrap(), ReadOutcome::Eof));
+    }
+
+    #[tokio::test]
+    async fn a_big_frame_in_small_pieces_is_read_whole() {
+        let body: Vec<u8> = (0..1_100_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut a, mut b) = tokio::io::duplex(7 * 1024);
+        let sent = body.clone();
+        let writer = tokio::spawn(async move {
+            write_frame(&mut a, &sent, 2 << 20).await.unwrap();
+            write_frame(&mut a, b"next", 2 << 20).await.unwrap();
+            // A frame announcing 16 MiB that ends after 100 KiB.
+            a.write_all(&(16u32 << 20).to_be_bytes()).await.unwrap();
+            a.write_all(&[7; 100 * 1024]).await.unwrap();
+        });
+        async fn read(b: &mut tokio::io::DuplexStream) -> Result<ReadOutcome, FrameError> {
+            read_frame(b, 32 << 20, None, Duration::from_secs(10)).await
+        }
+        assert!(matches!(read(&mut b).await.unwrap(), ReadOutcome::Frame(f) if f == body));
+        assert!(matches!(read(&mut b).await.unwrap(), ReadOutcome::Frame(f) if f == b"next"));
+        match read(&mut b).await {
+            Err(FrameError::Io(e)) => {
+                assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+                assert!(e.to_string().contains(&format!("after {} of {}", 100 * 1024, 16 << 20)), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        writer.await.unwrap();
+    }
+
+    #[test]
+    fn frame_buffers_grow_with_what_arrived() {
+        assert_eq!(grown_capacity(0, 10), 10);
+        assert_eq!(grown_capacity(0, 1 << 20), INITIAL_FRAME_ALLOC);
+        assert_eq!(grown_capacity(INITIAL_FRAME_ALLOC, 1 << 20), 4 * INITIAL_FRAME_ALLOC);
+        assert_eq!(grown_capacity(4 * INITIAL_FRAME_ALLOC, 1 << 20), 1 << 20);
+        for received in [1usize, 1000, 65_536, 300_000, 5 << 20] {
+            let len = 16 << 20;
+            let c = grown_capacity(received, len);
+            assert!(c > received && c <= (4 * received).max(INITIAL_FRAME_ALLOC) && c <= len, "{received}: {c}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

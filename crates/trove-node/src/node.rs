@@ -44,6 +44,10 @@ pub(crate) struct Inner {
     pub instance_id: [u8; 16],
     pub shutdown: watch::Sender<bool>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Contents to announce as provided by this node (finished downloads), worked off by
+    /// [`crate::publish::run_announcer`]; its receiving end until the node starts it.
+    pub announce_queue: tokio::sync::mpsc::UnboundedSender<trove_proto::ContentId>,
+    pub announce_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<trove_proto::ContentId>>>,
     /// Background downloads.
     pub downloads: crate::download::manager::Downloads,
     /// The search index over own shares and subscriptions.
@@ -157,12 +161,15 @@ impl Node {
                 moved_to.display()
             );
         }
+        let (announce_queue, announce_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             content: ContentServer::new(db.clone()),
             upload_throttle: (cfg.upload_limit_kib > 0)
                 .then(|| crate::throttle::Throttle::new(cfg.upload_limit_kib << 10)),
             download_throttle: (cfg.download_limit_kib > 0)
                 .then(|| crate::throttle::Throttle::new(cfg.download_limit_kib << 10)),
+            announce_queue,
+            announce_rx: Mutex::new(Some(announce_rx)),
             cfg,
             db,
             key,
@@ -216,6 +223,9 @@ impl Node {
         tasks.push(tokio::spawn(crate::sync::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::sync::watch_loop(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::community::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
+        if let Some(rx) = self.inner.announce_rx.lock().expect("announce queue").take() {
+            tasks.push(tokio::spawn(crate::publish::run_announcer(weak.clone(), rx, self.inner.shutdown.subscribe())));
+        }
         if self.inner.cfg.lan.enabled {
             tasks.push(tokio::spawn(crate::discovery::run_lan(weak, self.inner.shutdown.subscribe())));
         }

@@ -356,6 +356,29 @@ impl Inner {
 
 use futures::StreamExt;
 
+/// Provider announcements of finished downloads in flight at once.
+const ANNOUNCE_SLOTS: usize = 4;
+
+/// Works off the queue of finished downloads to announce, a few at a time, until shutdown.
+pub(crate) async fn run_announcer(
+    weak: std::sync::Weak<Inner>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<ContentId>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let work = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).for_each_concurrent(ANNOUNCE_SLOTS, |id| {
+        let weak = weak.clone();
+        async move {
+            if let Some(me) = weak.upgrade() {
+                me.announce_provider(id).await;
+            }
+        }
+    });
+    tokio::select! {
+        _ = work => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+}
+
 pub(crate) fn join_err(e: tokio::task::JoinError) -> NodeError {
     NodeError::Invalid(format!("background task failed: {e}"))
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use trove_node::download::get::GetRequest;
 use trove_node::{Event, NodeConfig, PublishRequest};
 use trove_store::db::Trust;
@@ -211,4 +212,39 @@ async fn sigkilled_downloader_resumes_without_losing_acknowledged_chunks() {
     }
     assert_eq!(std::fs::read(&target).unwrap(), data, "final file wrong");
     assert!(!out.path().join("big.bin.part").exists(), "leftover part file");
+}
+
+/// A share of many one-chunk files costs one request per file: the chunk hash list of a
+/// one-chunk file is its content id, and the DHT is not asked for providers of each file
+/// while the share's peer delivers. The multi-chunk file still fetches its hash list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_cost_one_request_each() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node(dir.path()).await;
+    let fake = FakePeer::start(true).await;
+    let key = trove_proto::Keypair::from_seed([7; 32]);
+    let chunk = trove_proto::limits::CHUNK_SIZE;
+    let mut files: Vec<(String, Vec<u8>)> =
+        (0..60).map(|i| (format!("small/f{i:02}.txt"), pattern(100 + i * 50, i as u8))).collect();
+    files.push(("big.bin".into(), pattern(3 * chunk + 5, 99)));
+    let items: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let m = manifest_for(&key, 1, &items, now(), None);
+    let bytes: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
+    fake.serve_share(&key, &m, &bytes);
+    let link = trove_proto::ShareLink::new(key.public(), vec![fake.hint()]).to_string();
+    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+
+    let lookups_before = fake.state.find_value_requests.load(Ordering::SeqCst);
+    let rep = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    for (p, bytes) in &files {
+        assert_eq!(&std::fs::read(out.path().join(p)).unwrap(), bytes, "{p}");
+    }
+    let s = &fake.state;
+    assert_eq!(s.hash_requests.load(Ordering::SeqCst), 1, "only the multi-chunk file needs its hash list");
+    let chunks = s.chunk_requests.load(Ordering::SeqCst);
+    assert!((64..=68).contains(&chunks), "{chunks} chunk requests for 60 one-chunk files and 4 chunks");
+    let lookups = s.find_value_requests.load(Ordering::SeqCst) - lookups_before;
+    assert!(lookups <= 8, "{lookups} DHT lookups reached the peer for 61 files");
+    b.shutdown().await;
 }

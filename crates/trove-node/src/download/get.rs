@@ -7,7 +7,6 @@ use crate::error::{NodeError, Result};
 use crate::events::Event;
 use crate::node::{Inner, Node};
 use crate::share_ref::ShareRef;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,19 +166,25 @@ impl Inner {
     async fn get(self: &Arc<Self>, req: GetRequest) -> Result<GetReport> {
         let started = Instant::now();
         let plan = self.plan_get(&req).await?;
-        let parallel = self.cfg.parallel_files.max(1);
-        let me = self.clone();
-        let peers = plan.peers.clone();
-        let overwrite = req.overwrite;
-        let results: Vec<FileReport> = futures::stream::iter(plan.jobs)
-            .map(|(path, dl)| {
-                let me = me.clone();
-                let peers = peers.clone();
-                async move { me.run_download(path, dl, &peers, overwrite).await }
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
+        // Each file on its own task, so files spread over every core, once it has one of the
+        // node's download slots; dropping the set (the get is cancelled) aborts them.
+        let mut running = tokio::task::JoinSet::new();
+        let mut results: Vec<FileReport> = Vec::new();
+        for (path, dl) in plan.jobs {
+            let Some(slot) = self.downloads.slot(dl.size).await else { break };
+            let me = self.clone();
+            let peers = plan.peers.clone();
+            running.spawn(async move {
+                let _slot = slot;
+                me.run_download(path, dl, &peers, req.overwrite).await
+            });
+            while let Some(r) = running.try_join_next() {
+                results.push(r.map_err(crate::publish::join_err)?);
+            }
+        }
+        while let Some(r) = running.join_next().await {
+            results.push(r.map_err(crate::publish::join_err)?);
+        }
         let bytes = results.iter().filter(|r| r.status == "downloaded").map(|r| r.size - r.resumed_bytes).sum();
         let mut reports = plan.settled;
         reports.extend(results);

@@ -1,6 +1,7 @@
 //! Background downloads for long-running nodes: `get` started without waiting, each file a
 //! task that can be paused (its `.part` file and verified chunks are kept), resumed, or
-//! cancelled (the part file is removed), with at most `parallel_files` running at once.
+//! cancelled (the part file is removed), with at most `parallel_files` running at once
+//! (files of one chunk: sixteen times as many, in slots of their own).
 //! Downloads interrupted by a crash or shutdown resume when the node starts again (when
 //! configured to).
 
@@ -10,21 +11,44 @@ use crate::node::{Inner, Node};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use trove_proto::ShareId;
+use trove_proto::limits::CHUNK_SIZE;
 use trove_store::db::{Download, DownloadId, DownloadState};
 
-/// Running download tasks.
+/// How many more files of one chunk than larger files run at once: each is little more than
+/// a round trip and a few file-system calls, which overlap well.
+const SMALL_FILES_FACTOR: usize = 16;
+
+/// Running download tasks, and the slots every download of the node (background or not)
+/// takes one of while it runs.
 pub struct Downloads {
     tasks: Mutex<HashMap<i64, JoinHandle<()>>>,
     slots: Arc<Semaphore>,
+    small_slots: Arc<Semaphore>,
 }
 
 impl Downloads {
-    /// A manager running at most `parallel` files at once.
+    /// A manager running at most `parallel` files at once (and `16 × parallel` files of one
+    /// chunk besides).
     pub fn new(parallel: usize) -> Self {
-        Downloads { tasks: Mutex::default(), slots: Arc::new(Semaphore::new(parallel.max(1))) }
+        let parallel = parallel.max(1);
+        Downloads {
+            tasks: Mutex::default(),
+            slots: Arc::new(Semaphore::new(parallel)),
+            small_slots: Arc::new(Semaphore::new(parallel * SMALL_FILES_FACTOR)),
+        }
+    }
+
+    /// Waits for a slot to download a file of `size` bytes; the slot is freed when the permit
+    /// is dropped.
+    pub(crate) async fn slot(&self, size: u64) -> Option<OwnedSemaphorePermit> {
+        self.slots_for(size).clone().acquire_owned().await.ok()
+    }
+
+    fn slots_for(&self, size: u64) -> &Arc<Semaphore> {
+        if size <= CHUNK_SIZE as u64 { &self.small_slots } else { &self.slots }
     }
 
     fn abort(&self, id: i64) -> bool {
@@ -64,9 +88,8 @@ impl Inner {
         let id = dl.id.0;
         let _ = self.db.set_download_state(dl.id, DownloadState::Queued, None);
         let me = self.clone();
-        let slots = self.downloads.slots.clone();
         let task = tokio::spawn(async move {
-            let Ok(_permit) = slots.acquire_owned().await else { return };
+            let Some(_slot) = me.downloads.slot(dl.size).await else { return };
             me.run_download(path, dl, &peers, overwrite).await;
             me.downloads.tasks.lock().expect("downloads").remove(&id);
         });
@@ -140,5 +163,26 @@ impl Node {
         }
         self.inner.db.delete_download(d.id)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_chunk_files_have_many_slots_of_their_own() {
+        let d = Downloads::new(2);
+        let big = CHUNK_SIZE as u64 + 1;
+        let (a, b) = (d.slot(big).await.unwrap(), d.slot(big).await.unwrap());
+        assert_eq!(d.slots_for(big).available_permits(), 0, "a third large file must wait");
+        let mut small = Vec::new();
+        for size in [0, 1, CHUNK_SIZE as u64] {
+            small.push(d.slot(size).await.unwrap());
+        }
+        assert_eq!(d.slots_for(1).available_permits(), 2 * SMALL_FILES_FACTOR - 3);
+        drop((a, b, small));
+        assert_eq!(d.slots_for(big).available_permits(), 2);
+        assert_eq!(d.slots_for(0).available_permits(), 2 * SMALL_FILES_FACTOR);
     }
 }

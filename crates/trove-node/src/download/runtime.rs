@@ -137,9 +137,16 @@ impl Inner {
             share_peers.iter().filter(|p| p.pubkey_hint != me && !own.contains(&p.dedup_key())).cloned().collect();
         let mut discovery = Box::pin(self.providers_of(&dl.content_id, dl.share_id, share_peers));
         let mut discovered: Option<Vec<PeerAddr>> = None;
+        // A file of one chunk cannot be spread over more providers: the DHT is asked only
+        // when the known ones fail (for a share of many small files this saves a lookup each).
+        let eager_discovery = count > 1 || providers.is_empty();
         let hashes = match self.db.download_chunk_hashes(dl.id)? {
             Some(h) => h,
             None if count == 0 => Vec::new(),
+            // One chunk: its hash is the content id, so the list needs no provider.
+            None if count == 1 && verify_chunk_list(&[dl.content_id.0], 1, &dl.chunk_list_hash) => {
+                vec![dl.content_id.0]
+            }
             None => {
                 let first = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await;
                 let h = match first {
@@ -250,7 +257,7 @@ impl Inner {
                 }
                 continue;
             }
-            let r = if discovered.is_none() && count > 0 {
+            let r = if discovered.is_none() && eager_discovery {
                 tokio::select! {
                     r = inflight.next() => r,
                     more = discovery.as_mut() => {
@@ -350,9 +357,9 @@ impl Inner {
             bytes: size,
         });
         if self.cfg.seed_downloads && count > 0 {
-            let me = self.clone();
-            let id = dl.content_id;
-            self.spawn(async move { me.announce_provider(id).await });
+            // Queued: finishing many files must not flood the DHT (and the CPU) while the
+            // next files are downloading.
+            let _ = self.announce_queue.send(dl.content_id);
         }
         Ok(FileOutcome { bytes: size, resumed_bytes, peers_used })
     }

@@ -73,6 +73,10 @@ pub struct FakeState {
     pub pex_offer: Mutex<Vec<PeerAddr>>,
     /// GET_CHUNK requests received.
     pub chunk_requests: AtomicUsize,
+    /// GET_CHUNK_HASHES requests received.
+    pub hash_requests: AtomicUsize,
+    /// FIND_VALUE requests received.
+    pub find_value_requests: AtomicUsize,
     /// GET_CHUNK requests received after the first corrupted chunk was sent.
     pub requests_after_corrupt: AtomicUsize,
     sent_corrupt: AtomicBool,
@@ -86,6 +90,7 @@ impl Handler for FakeHandler {
         let ok = |t: MsgType, p: Vec<u8>| Envelope::response(t, req.req_id, p);
         let resp = match AnyRequest::decode(req.msg_type, &req.payload) {
             Ok(AnyRequest::FindValue(f)) => {
+                s.find_value_requests.fetch_add(1, Ordering::SeqCst);
                 let value = s.values.lock().unwrap().get(&f.key).cloned();
                 let r = FindValueResult {
                     value: value.map(|v| Store { key: f.key, value: v, ttl_secs: 3600 }),
@@ -111,16 +116,19 @@ impl Handler for FakeHandler {
                 ),
                 None => Envelope::error(req.msg_type, req.req_id, "manifest not found"),
             },
-            Ok(AnyRequest::GetChunkHashes(g)) => match s.files.lock().unwrap().get(&g.content_id) {
-                Some(b) => {
-                    let d = hash_reader(&b[..]).unwrap();
-                    ok(
-                        MsgType::CHUNK_HASH_LIST,
-                        ChunkHashList { content_id: g.content_id, hashes: d.chunk_hashes }.to_payload(),
-                    )
+            Ok(AnyRequest::GetChunkHashes(g)) => {
+                s.hash_requests.fetch_add(1, Ordering::SeqCst);
+                match s.files.lock().unwrap().get(&g.content_id) {
+                    Some(b) => {
+                        let d = hash_reader(&b[..]).unwrap();
+                        ok(
+                            MsgType::CHUNK_HASH_LIST,
+                            ChunkHashList { content_id: g.content_id, hashes: d.chunk_hashes }.to_payload(),
+                        )
+                    }
+                    None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
                 }
-                None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
-            },
+            }
             Ok(AnyRequest::GetChunk(g)) => {
                 s.chunk_requests.fetch_add(1, Ordering::SeqCst);
                 if s.sent_corrupt.load(Ordering::SeqCst) {
