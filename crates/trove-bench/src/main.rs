@@ -7,6 +7,7 @@ mod fixture;
 mod idle;
 mod propagation;
 mod publish;
+mod quic_ceiling;
 mod report;
 mod search;
 mod session;
@@ -51,6 +52,11 @@ enum Cmd {
         /// Requests kept in flight.
         #[arg(long, default_value_t = 16)]
         in_flight: usize,
+    },
+    /// What quinn itself carries on loopback with trove's QUIC settings (one stream, no framing).
+    QuicCeiling {
+        #[arg(long, default_value = "1GiB", value_parser = fixture::parse_size)]
+        size: u64,
     },
     /// Download throughput from N seeders (1 GiB by default; `--files 10000 --size 4KiB` for small files).
     Transfer {
@@ -138,6 +144,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Cmd::QuicCeiling { size } => quic_ceiling::run(size).await,
             Cmd::TransferChild { spec } => transfer::child(&spec).await,
             Cmd::Publish { size, files, dir } => {
                 std::fs::create_dir_all(&dir)?;

@@ -29,6 +29,19 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
     idle: Option<Duration>,
     body: Duration,
 ) -> Result<ReadOutcome, FrameError> {
+    read_frame_prealloc(r, limit, INITIAL_FRAME_ALLOC, idle, body).await
+}
+
+/// [`read_frame`] allocating frames of up to `prealloc` bytes whole at once (for answers to
+/// this side's own requests, such as a chunk: no growing copies); bigger ones grow as bytes
+/// arrive.
+pub async fn read_frame_prealloc<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    limit: usize,
+    prealloc: usize,
+    idle: Option<Duration>,
+    body: Duration,
+) -> Result<ReadOutcome, FrameError> {
     let mut len_buf = [0u8; 4];
     let first = match idle {
         Some(t) => tokio::time::timeout(t, r.read(&mut len_buf)).await.map_err(|_| FrameError::IdleTimeout)?,
@@ -45,7 +58,7 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
         if len > limit {
             return Err(FrameError::TooLarge { len, limit });
         }
-        let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_ALLOC));
+        let mut buf = Vec::with_capacity(if len <= prealloc { len } else { len.min(INITIAL_FRAME_ALLOC) });
         let mut body = r.take(len as u64);
         while buf.len() < len {
             if buf.len() == buf.capacity() {
@@ -248,6 +261,27 @@ mod tests {
                 assert!(e.to_string().contains(&format!("after {} of {}", 100 * 1024, 16 << 20)), "{e}");
             }
             other => panic!("{other:?}"),
+        }
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn answers_up_to_the_preallocation_are_read_whole() {
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
+        let sent = body.clone();
+        let writer = tokio::spawn(async move {
+            write_frame(&mut a, &sent, 1 << 20).await.unwrap();
+            write_frame(&mut a, &sent[..1000], 1 << 20).await.unwrap();
+        });
+        for (prealloc, want) in [(300_000, &body[..]), (300_000, &body[..1000])] {
+            match read_frame_prealloc(&mut b, 1 << 20, prealloc, None, Duration::from_secs(10)).await.unwrap() {
+                ReadOutcome::Frame(f) => {
+                    assert_eq!(f, want);
+                    assert_eq!(f.capacity(), want.len(), "allocated once, to the frame's size");
+                }
+                ReadOutcome::Eof => panic!("eof"),
+            }
         }
         writer.await.unwrap();
     }

@@ -7,7 +7,7 @@
 //!   blocking between requests).
 
 use crate::error::NetError;
-use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame, write_out};
+use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame_prealloc, write_out};
 use crate::peer::PeerInfo;
 use crate::stream::{BoxRead, Stream};
 use bytes::Bytes;
@@ -67,6 +67,10 @@ impl std::fmt::Debug for Session {
         write!(f, "Session({} {})", self.inner.peer.addr, self.inner.peer.node_pubkey.short())
     }
 }
+
+/// Answers up to this size (a whole chunk with its message head) are allocated at once: they
+/// answer this side's own requests, at most one per request in flight.
+const RESPONSE_PREALLOC: usize = trove_proto::limits::CHUNK_SIZE + 1024;
 
 /// Requests a QUIC connection may carry at once from this side.
 const QUIC_MAX_STREAMS: usize = 128;
@@ -210,7 +214,10 @@ async fn quic_exchange(
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| closed(e.to_string()))?;
     write_out(&mut send, frame, MAX_ENVELOPE_BYTES).await.map_err(|e| e.into_net(addr))?;
     let _ = send.finish();
-    match read_frame(&mut recv, MAX_ENVELOPE_BYTES, None, frame_body).await.map_err(|e| e.into_net(addr))? {
+    match read_frame_prealloc(&mut recv, MAX_ENVELOPE_BYTES, RESPONSE_PREALLOC, None, frame_body)
+        .await
+        .map_err(|e| e.into_net(addr))?
+    {
         ReadOutcome::Frame(b) => {
             let env = Envelope::from_frame(Bytes::from(b))?;
             if env.req_id != req_id {
@@ -235,7 +242,7 @@ async fn read_loop(
     frame_body: Duration,
 ) {
     let reason = loop {
-        match read_frame(&mut read, MAX_ENVELOPE_BYTES, None, frame_body).await {
+        match read_frame_prealloc(&mut read, MAX_ENVELOPE_BYTES, RESPONSE_PREALLOC, None, frame_body).await {
             Ok(ReadOutcome::Frame(b)) => match Envelope::from_frame(Bytes::from(b)) {
                 Ok(env) => {
                     let tx = pending.lock().expect("pending lock").remove(&env.req_id);
