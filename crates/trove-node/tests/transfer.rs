@@ -1,6 +1,7 @@
 //! Transfers between real nodes on loopback: several seeders with one killed mid-transfer
 //! (FT-1), v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
-//! again that resumes every time without losing acknowledged chunks (FT-2).
+//! again that resumes every time without losing acknowledged chunks (FT-2), the requests a
+//! share of one-chunk files costs, and a one-chunk file whose only known peer stalls.
 
 mod common;
 
@@ -246,5 +247,51 @@ async fn small_files_cost_one_request_each() {
     assert!((64..=68).contains(&chunks), "{chunks} chunk requests for 60 one-chunk files and 4 chunks");
     let lookups = s.find_value_requests.load(Ordering::SeqCst) - lookups_before;
     assert!(lookups <= 8, "{lookups} DHT lookups reached the peer for 61 files");
+    b.shutdown().await;
+}
+
+/// The only known provider of a one-chunk file holds its request without answering: the DHT
+/// is asked after a moment, and the provider found there delivers the file long before the
+/// stalled request would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_chunk_file_is_fetched_from_the_dht_when_the_known_peer_stalls() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node_with(dir.path(), |c| c.request_timeout_secs = 600).await;
+    let key = trove_proto::Keypair::from_seed([8; 32]);
+    let data = pattern(5000, 8);
+    let m = manifest_for(&key, 1, &[("note.txt", &data)], now(), None);
+    // The share's peer: serves the head and manifest, holds chunk requests forever, and
+    // answers DHT lookups with the honest provider.
+    let staller = FakePeer::start(true).await;
+    staller.serve_share(&key, &m, &[]);
+    staller.state.stall_chunks.store(true, Ordering::SeqCst);
+    let honest = FakePeer::start(true).await;
+    honest.serve_share(&key, &m, std::slice::from_ref(&data));
+    let id = m.items[0].content_id;
+    let providers = trove_proto::wire::Providers {
+        content_id: id,
+        providers: vec![trove_proto::wire::PeerAddr::new(
+            honest.endpoint.tcp_addr().unwrap(),
+            trove_proto::wire::Transport::Tcp,
+        )],
+        updated_at: now(),
+    };
+    staller
+        .state
+        .values
+        .lock()
+        .unwrap()
+        .insert(trove_proto::dht_key::content_providers(&id), trove_proto::cbor::to_vec(&providers));
+    let link = trove_proto::ShareLink::new(key.public(), vec![staller.hint()]).to_string();
+    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+
+    let get = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() });
+    let rep = tokio::time::timeout(std::time::Duration::from_secs(120), get)
+        .await
+        .expect("the download waited on the stalled peer")
+        .unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(out.path().join("note.txt")).unwrap(), data);
+    assert_eq!(honest.state.chunk_requests.load(Ordering::SeqCst), 1);
     b.shutdown().await;
 }

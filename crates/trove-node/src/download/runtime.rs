@@ -25,6 +25,8 @@ use trove_store::files::{PartFile, SpaceReserve};
 /// How often progress is reported and the bitmap saved.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// How long the known providers of a one-chunk file have before the DHT is asked for more.
+const LATE_DISCOVERY: Duration = Duration::from_secs(1);
 /// Rounds of provider discovery before giving up when every provider failed.
 const DISCOVERY_ROUNDS: usize = 3;
 
@@ -138,8 +140,12 @@ impl Inner {
         let mut discovery = Box::pin(self.providers_of(&dl.content_id, dl.share_id, share_peers));
         let mut discovered: Option<Vec<PeerAddr>> = None;
         // A file of one chunk cannot be spread over more providers: the DHT is asked only
-        // when the known ones fail (for a share of many small files this saves a lookup each).
-        let eager_discovery = count > 1 || providers.is_empty();
+        // when the known ones fail or are slow (for a share of many small files this saves a
+        // lookup each).
+        let discover_at = match count > 1 || providers.is_empty() {
+            true => tokio::time::Instant::now(),
+            false => tokio::time::Instant::now() + LATE_DISCOVERY,
+        };
         let hashes = match self.db.download_chunk_hashes(dl.id)? {
             Some(h) => h,
             None if count == 0 => Vec::new(),
@@ -257,14 +263,16 @@ impl Inner {
                 }
                 continue;
             }
-            let r = if discovered.is_none() && eager_discovery {
+            let r = if discovered.is_none() && count > 0 {
+                let due = tokio::time::Instant::now() >= discover_at;
                 tokio::select! {
                     r = inflight.next() => r,
-                    more = discovery.as_mut() => {
+                    more = discovery.as_mut(), if due => {
                         add(&mut swarm, &mut addrs, more.clone());
                         discovered = Some(more);
                         continue;
                     }
+                    _ = tokio::time::sleep_until(discover_at), if !due => continue,
                 }
             } else {
                 inflight.next().await

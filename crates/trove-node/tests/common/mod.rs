@@ -67,6 +67,8 @@ pub struct FakeState {
     pub files: Mutex<HashMap<ContentId, Vec<u8>>>,
     /// Serve chunks with one byte flipped.
     pub corrupt: AtomicBool,
+    /// Never answer GET_CHUNK (the request stays open).
+    pub stall_chunks: AtomicBool,
     /// Keep STOREd values (last writer wins, as a v1 node does).
     pub store_values: AtomicBool,
     /// PEX_REQUEST answer.
@@ -128,6 +130,9 @@ impl Handler for FakeHandler {
                     }
                     None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
                 }
+            }
+            Ok(AnyRequest::GetChunk(_)) if s.stall_chunks.load(Ordering::SeqCst) => {
+                return Box::pin(std::future::pending());
             }
             Ok(AnyRequest::GetChunk(g)) => {
                 s.chunk_requests.fetch_add(1, Ordering::SeqCst);

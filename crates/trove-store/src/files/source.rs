@@ -1,7 +1,9 @@
 //! Serving chunks of a published or downloaded file in place. Before each chunk goes out the
 //! file's stamp (size, modification time, identity) is compared with the recorded one, and
-//! the chunk's BLAKE3 with the recorded chunk hash, so an edited, replaced or deleted file
-//! gives [`StoreError::Changed`] (the caller withdraws it) and never a wrong chunk.
+//! unless the file provably saw no change but writes (its status-change time equals its
+//! modification time, before and after the read), the chunk's BLAKE3 with the recorded chunk
+//! hash, so an edited, replaced or deleted file gives [`StoreError::Changed`] (the caller
+//! withdraws it) and never a wrong chunk.
 //! Reads are positioned (`pread`), so many chunks can be read at once from one open file.
 
 use crate::error::{Result, StoreError};
@@ -9,7 +11,7 @@ use crate::files::hash::open_regular;
 use crate::files::stamp::FileStamp;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
 
@@ -78,14 +80,27 @@ impl ChunkSource {
     /// Fails with [`StoreError::Changed`] if the file at the path is no longer the one
     /// recorded (different size, modification time or inode, or gone).
     pub fn check_unchanged(&self) -> Result<()> {
-        match FileStamp::of_path(&self.path)? {
-            None => Err(StoreError::Changed(format!("{} was deleted or moved", self.path.display()))),
-            Some(now) => match self.stamp.difference(&now) {
-                None => Ok(()),
-                Some(what) => {
-                    Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", self.path.display())))
-                }
-            },
+        self.unchanged_now().map(|_| ())
+    }
+
+    /// [`ChunkSource::check_unchanged`], telling also whether the file's status-change time
+    /// equals its modification time. Then nothing but a write touched it since it was last
+    /// written (a write moves both; restoring the modification time, renaming or chmod moves
+    /// only the status-change time), and with the recorded modification time unchanged, its
+    /// bytes are the ones that were hashed.
+    fn unchanged_now(&self) -> Result<bool> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::Changed(format!("{} was deleted or moved", self.path.display())));
+            }
+            Err(e) => return Err(StoreError::io(format!("reading metadata of {}", self.path.display()))(e)),
+        };
+        match self.stamp.difference(&FileStamp::from_metadata(&meta)) {
+            None => Ok(meta.ctime() == meta.mtime() && meta.ctime_nsec() == meta.mtime_nsec()),
+            Some(what) => {
+                Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", self.path.display())))
+            }
         }
     }
 
@@ -107,7 +122,7 @@ impl ChunkSource {
                 self.chunk_count()
             ))
         })?;
-        self.check_unchanged()?;
+        let settled = self.unchanged_now()?;
         let start = out.len();
         out.resize(start + len, 0);
         let offset = index * trove_proto::limits::CHUNK_SIZE as u64;
@@ -119,7 +134,11 @@ impl ChunkSource {
             }
         });
         let verified = read.and_then(|()| {
-            if chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
+            // Unchanged and settled before and after the read: the bytes are the hashed ones
+            // (a write moves the modification time before it copies data). Otherwise the
+            // chunk is checked against its hash.
+            let trusted = settled && matches!(self.unchanged_now(), Ok(true));
+            if !trusted && chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
                 return Err(StoreError::Changed(format!(
                     "{}: chunk {index} no longer matches its hash (content edited)",
                     self.path.display()
@@ -186,6 +205,26 @@ mod tests {
         assert!(src.read_chunk(0).is_ok());
         let e = src.read_chunk(1).unwrap_err();
         assert!(matches!(e, StoreError::Changed(ref m) if m.contains("chunk 1") && m.contains("f.bin")), "{e}");
+    }
+
+    #[test]
+    fn only_a_file_changed_by_writes_alone_skips_the_hash_check() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (p, src, bytes) = published(dir.path(), CHUNK_SIZE + 3);
+        assert!(src.unchanged_now().unwrap(), "a file only written is settled");
+        // A mode change moves only the status-change time: still served, chunks checked.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(!src.unchanged_now().unwrap());
+        assert_eq!(src.read_chunk(1).unwrap(), &bytes[CHUNK_SIZE..]);
+        // Restoring the modification time after an edit is never settled.
+        let (p, src, _) = published(dir.path(), 100);
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        let f = OpenOptions::new().write(true).open(&p).unwrap();
+        f.write_all_at(b"X", 0).unwrap();
+        f.set_modified(mtime).unwrap();
+        assert!(!src.unchanged_now().unwrap());
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(_))));
     }
 
     #[test]
