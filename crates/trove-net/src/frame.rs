@@ -131,22 +131,6 @@ pub async fn write_out<W: AsyncWrite + Unpin + ?Sized>(
     Ok(())
 }
 
-/// [`write_out`] on a boxed write half. A QUIC send stream is handed the frame's head and
-/// payload as they are (quinn keeps them instead of copying them into its own buffer); other
-/// streams are written as usual.
-pub async fn write_out_boxed(w: &mut crate::stream::BoxWrite, f: &OutFrame, limit: usize) -> Result<(), FrameError> {
-    let any: &mut dyn std::any::Any = &mut **w;
-    let Some(send) = any.downcast_mut::<quinn::SendStream>() else {
-        return write_out(w, f, limit).await;
-    };
-    if f.body_len() > limit {
-        return Err(FrameError::TooLarge { len: f.body_len(), limit });
-    }
-    let mut parts = [bytes::Bytes::from(f.head.clone()), f.body.clone()];
-    send.write_all_chunks(&mut parts).await.map_err(|e| FrameError::Io(e.into()))?;
-    Ok(())
-}
-
 async fn write_parts<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
     while !a.is_empty() {
         let n = w.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]).await?;

@@ -6,7 +6,7 @@
 
 use crate::clock::Clock;
 use crate::config::Timeouts;
-use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame, write_out_boxed};
+use crate::frame::{FrameQueue, OutFrame, ReadOutcome, read_frame, write_out};
 use crate::peer::PeerInfo;
 use crate::rate_limit::{ClassLimits, RateLimiter};
 use crate::stream::{BoxRead, Stream};
@@ -75,7 +75,7 @@ fn response_frame(resp: &Envelope) -> OutFrame {
 
 async fn write_response(stream: &mut Stream, resp: &Envelope, ctx: &ServeCtx) -> bool {
     let frame = response_frame(resp);
-    let w = write_out_boxed(&mut stream.write, &frame, MAX_ENVELOPE_BYTES);
+    let w = write_out(&mut stream.write, &frame, MAX_ENVELOPE_BYTES);
     matches!(tokio::time::timeout(ctx.timeouts.request, w).await, Ok(Ok(())))
 }
 

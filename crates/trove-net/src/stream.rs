@@ -1,18 +1,12 @@
 //! A bidirectional byte stream as two boxed halves, whatever the transport underneath
 //! (a TLS-over-TCP connection, a QUIC stream, or a relay tunnel).
 
-use std::any::Any;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The read half.
 pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half.
-pub type BoxWrite = Box<dyn WriteHalf>;
-
-/// What a write half is: any async writer, which can be told apart by its type (a QUIC send
-/// stream takes frames without copying them, see [`crate::frame::write_out_boxed`]).
-pub trait WriteHalf: AsyncWrite + Send + Unpin + Any {}
-impl<T: AsyncWrite + Send + Unpin + Any> WriteHalf for T {}
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A stream that carries frames.
 pub struct Stream {

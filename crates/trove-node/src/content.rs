@@ -1,6 +1,6 @@
 //! Serving content from files in place: a cache of open [`ChunkSource`]s per content id.
-//! Each chunk is checked before it leaves (file unchanged; its hash too unless the file saw
-//! nothing but writes, see [`ChunkSource`]); a file that changed is withdrawn (its record removed) and the next file holding the same content is
+//! Each chunk is checked before it leaves (file unchanged, chunk hash matches); a file that
+//! changed is withdrawn (its record removed) and the next file holding the same content is
 //! tried, so a changed file is never served wrong (TEST-MATRIX FT-7).
 
 use std::collections::HashMap;

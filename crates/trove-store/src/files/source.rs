@@ -1,9 +1,7 @@
 //! Serving chunks of a published or downloaded file in place. Before each chunk goes out the
 //! file's stamp (size, modification time, identity) is compared with the recorded one, and
-//! unless the file provably saw no change but writes (its status-change time equals its
-//! modification time, before and after the read), the chunk's BLAKE3 with the recorded chunk
-//! hash, so an edited, replaced or deleted file gives [`StoreError::Changed`] (the caller
-//! withdraws it) and never a wrong chunk.
+//! the chunk's BLAKE3 with the recorded chunk hash, so an edited, replaced or deleted file
+//! gives [`StoreError::Changed`] (the caller withdraws it) and never a wrong chunk.
 //! Reads are positioned (`pread`), so many chunks can be read at once from one open file.
 
 use crate::error::{Result, StoreError};
@@ -11,7 +9,7 @@ use crate::files::hash::open_regular;
 use crate::files::stamp::FileStamp;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
 
@@ -80,27 +78,14 @@ impl ChunkSource {
     /// Fails with [`StoreError::Changed`] if the file at the path is no longer the one
     /// recorded (different size, modification time or inode, or gone).
     pub fn check_unchanged(&self) -> Result<()> {
-        self.unchanged_now().map(|_| ())
-    }
-
-    /// [`ChunkSource::check_unchanged`], telling also whether the file's status-change time
-    /// equals its modification time. Then nothing but a write touched it since it was last
-    /// written (a write moves both; restoring the modification time, renaming or chmod moves
-    /// only the status-change time), and with the recorded modification time unchanged, its
-    /// bytes are the ones that were hashed.
-    fn unchanged_now(&self) -> Result<bool> {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::Changed(format!("{} was deleted or moved", self.path.display())));
-            }
-            Err(e) => return Err(StoreError::io(format!("reading metadata of {}", self.path.display()))(e)),
-        };
-        match self.stamp.difference(&FileStamp::from_metadata(&meta)) {
-            None => Ok(meta.ctime() == meta.mtime() && meta.ctime_nsec() == meta.mtime_nsec()),
-            Some(what) => {
-                Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", self.path.display())))
-            }
+        match FileStamp::of_path(&self.path)? {
+            None => Err(StoreError::Changed(format!("{} was deleted or moved", self.path.display()))),
+            Some(now) => match self.stamp.difference(&now) {
+                None => Ok(()),
+                Some(what) => {
+                    Err(StoreError::Changed(format!("{} changed since it was hashed: {what}", self.path.display())))
+                }
+            },
         }
     }
 
@@ -122,7 +107,7 @@ impl ChunkSource {
                 self.chunk_count()
             ))
         })?;
-        let settled = self.unchanged_now()?;
+        self.check_unchanged()?;
         let start = out.len();
         out.resize(start + len, 0);
         let offset = index * trove_proto::limits::CHUNK_SIZE as u64;
@@ -134,11 +119,7 @@ impl ChunkSource {
             }
         });
         let verified = read.and_then(|()| {
-            // Unchanged and settled before and after the read: the bytes are the hashed ones
-            // (a write moves the modification time before it copies data). Otherwise the
-            // chunk is checked against its hash.
-            let trusted = settled && matches!(self.unchanged_now(), Ok(true));
-            if !trusted && chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
+            if chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
                 return Err(StoreError::Changed(format!(
                     "{}: chunk {index} no longer matches its hash (content edited)",
                     self.path.display()
@@ -158,6 +139,7 @@ mod tests {
     use super::*;
     use crate::files::hash::hash_file;
     use std::fs::OpenOptions;
+    use std::os::unix::fs::MetadataExt;
     use std::time::{Duration, SystemTime};
     use trove_proto::limits::CHUNK_SIZE;
 
@@ -207,24 +189,44 @@ mod tests {
         assert!(matches!(e, StoreError::Changed(ref m) if m.contains("chunk 1") && m.contains("f.bin")), "{e}");
     }
 
+    /// Through a shared writable mapping, bytes change without moving the modification or
+    /// status-change time (once a page is writable, later stores do not fault): only the
+    /// chunk hash tells, so it is checked for every chunk served.
+    #[cfg(target_os = "linux")]
     #[test]
-    fn only_a_file_changed_by_writes_alone_skips_the_hash_check() {
-        use std::os::unix::fs::PermissionsExt;
+    fn an_edit_through_a_writable_mapping_is_caught_by_the_chunk_hash() {
+        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
-        let (p, src, bytes) = published(dir.path(), CHUNK_SIZE + 3);
-        assert!(src.unchanged_now().unwrap(), "a file only written is settled");
-        // A mode change moves only the status-change time: still served, chunks checked.
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(!src.unchanged_now().unwrap());
-        assert_eq!(src.read_chunk(1).unwrap(), &bytes[CHUNK_SIZE..]);
-        // Restoring the modification time after an edit is never settled.
-        let (p, src, _) = published(dir.path(), 100);
-        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
-        let f = OpenOptions::new().write(true).open(&p).unwrap();
-        f.write_all_at(b"X", 0).unwrap();
-        f.set_modified(mtime).unwrap();
-        assert!(!src.unchanged_now().unwrap());
-        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(_))));
+        let p = dir.path().join("mapped.bin");
+        std::fs::write(&p, vec![1u8; 8192]).unwrap();
+        let f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        // SAFETY: a fresh shared mapping of an open 8 KiB file, unmapped below, touched only
+        // within its length.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let bytes = map as *mut u8;
+        // SAFETY: inside the mapping.
+        unsafe { bytes.write_volatile(2) };
+        let h = hash_file(&p, |_| {}).unwrap();
+        let src = ChunkSource::open(&p, h.digest.size, h.mtime_ns, h.digest.chunk_hashes).unwrap();
+        let before = std::fs::metadata(&p).unwrap();
+        // SAFETY: inside the mapping; the page is already writable, so no fault, no new times.
+        unsafe { bytes.add(100).write_volatile(3) };
+        let after = std::fs::metadata(&p).unwrap();
+        assert_eq!((before.mtime_nsec(), before.ctime_nsec()), (after.mtime_nsec(), after.ctime_nsec()));
+        assert!(src.check_unchanged().is_ok(), "the stamp cannot see this edit");
+        assert!(matches!(src.read_chunk(0), Err(StoreError::Changed(ref m)) if m.contains("no longer matches")));
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(map, 8192) };
     }
 
     #[test]
