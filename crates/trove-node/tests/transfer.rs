@@ -1,7 +1,8 @@
 //! Transfers between real nodes on loopback: several seeders with one killed mid-transfer
 //! (FT-1), v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
 //! again that resumes every time without losing acknowledged chunks (FT-2), the requests a
-//! share of one-chunk files costs, and a one-chunk file whose only known peer stalls.
+//! share of one-chunk files costs, a one-chunk file whose only known peer stalls, and the
+//! provider announcement of every finished download.
 
 mod common;
 
@@ -293,5 +294,48 @@ async fn a_one_chunk_file_is_fetched_from_the_dht_when_the_known_peer_stalls() {
     assert!(rep.ok(), "{rep:#?}");
     assert_eq!(std::fs::read(out.path().join("note.txt")).unwrap(), data);
     assert_eq!(honest.state.chunk_requests.load(Ordering::SeqCst), 1);
+    b.shutdown().await;
+}
+
+/// After a verified download the node seeds the file: every finished file is announced in
+/// the DHT (through the announcement queue) with the node's own address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_downloads_are_announced_as_provided() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node(dir.path()).await;
+    let fake = FakePeer::start(true).await;
+    fake.state.store_values.store(true, Ordering::SeqCst);
+    let key = trove_proto::Keypair::from_seed([9; 32]);
+    let files: Vec<(String, Vec<u8>)> =
+        (0..6).map(|i| (format!("f{i}.bin"), pattern(1000 + i * 700_000, i as u8))).collect();
+    let items: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    let m = manifest_for(&key, 1, &items, now(), None);
+    let bytes: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
+    fake.serve_share(&key, &m, &bytes);
+    let link = trove_proto::ShareLink::new(key.public(), vec![fake.hint()]).to_string();
+    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+    let rep = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+
+    let mine: Vec<std::net::SocketAddr> = b.advertised().iter().map(|a| a.socket_addr()).collect();
+    let announced = |it: &trove_proto::wire::Item| {
+        let key = trove_proto::dht_key::content_providers(&it.content_id);
+        fake.state.values.lock().unwrap().get(&key).is_some_and(|v| {
+            trove_proto::cbor::from_slice::<trove_proto::wire::Providers>(v).is_ok_and(|p| {
+                p.content_id == it.content_id && p.providers.iter().any(|a| mine.contains(&a.socket_addr()))
+            })
+        })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let stored = fake.state.stored.notified();
+            if m.items.iter().all(announced) {
+                break;
+            }
+            stored.await;
+        }
+    })
+    .await
+    .expect("every downloaded file is announced with this node's address");
     b.shutdown().await;
 }

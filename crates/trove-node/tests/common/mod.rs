@@ -71,6 +71,8 @@ pub struct FakeState {
     pub stall_chunks: AtomicBool,
     /// Keep STOREd values (last writer wins, as a v1 node does).
     pub store_values: AtomicBool,
+    /// Woken on every STORE kept.
+    pub stored: tokio::sync::Notify,
     /// PEX_REQUEST answer.
     pub pex_offer: Mutex<Vec<PeerAddr>>,
     /// GET_CHUNK requests received.
@@ -104,6 +106,7 @@ impl Handler for FakeHandler {
             Ok(AnyRequest::Store(st)) => {
                 if s.store_values.load(Ordering::SeqCst) {
                     s.values.lock().unwrap().insert(st.key, st.value);
+                    s.stored.notify_waiters();
                 }
                 ok(MsgType::STORE, Vec::new())
             }
