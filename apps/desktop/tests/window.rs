@@ -170,14 +170,21 @@ fn rendered(name: &str) -> (PathBuf, u64) {
 /// One app window at a time on the X server (screenshots show the whole screen).
 static SCREEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-#[test]
-fn starts_a_node_shows_the_dashboard_and_quits_cleanly() {
+/// What every window test starts with: the X server to itself, a fresh home folder, and a
+/// data directory in it. None (the test is skipped) only without an X server outside CI.
+fn stage() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir, PathBuf)> {
     if !display_ready() {
-        return;
+        return None;
     }
-    let _screen = SCREEN.lock().unwrap_or_else(|e| e.into_inner());
+    let screen = SCREEN.lock().unwrap_or_else(|e| e.into_inner());
     let t = tempfile::tempdir().unwrap();
     let data = data_dir(t.path());
+    Some((screen, t, data))
+}
+
+#[test]
+fn starts_a_node_shows_the_dashboard_and_quits_cleanly() {
+    let Some((_screen, t, data)) = stage() else { return };
     let mut app = App::start(&data, t.path(), &[]);
     let ui = app.expect("ready ");
     assert_eq!(app.expect("title Dashboard"), "· trove");
@@ -228,12 +235,7 @@ fn second_start(data: &Path, home: &Path, arg: &str) -> std::process::ExitStatus
 
 #[test]
 fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
-    if !display_ready() {
-        return;
-    }
-    let _screen = SCREEN.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tempfile::tempdir().unwrap();
-    let data = data_dir(t.path());
+    let Some((_screen, t, data)) = stage() else { return };
     let key = trove_proto::keys::Keypair::generate();
     let link = trove_proto::ShareLink::new(key.public(), vec!["tcp://127.0.0.1:9".into()]).to_string();
     let mut app = App::start(&data, t.path(), &[&link]);
@@ -288,12 +290,7 @@ fn a_link_on_the_command_line_opens_the_subscribe_dialog() {
 
 #[test]
 fn notifications_for_a_finished_download_and_a_new_revision() {
-    if !display_ready() {
-        return;
-    }
-    let _screen = SCREEN.lock().unwrap_or_else(|e| e.into_inner());
-    let t = tempfile::tempdir().unwrap();
-    let data = data_dir(t.path());
+    let Some((_screen, t, data)) = stage() else { return };
     // A publisher node in this process, on loopback.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let content = t.path().join("content");

@@ -80,7 +80,7 @@ pub async fn read_frame_prealloc<R: AsyncRead + Unpin + ?Sized>(
 /// more than four times what arrived, and few copies on the way to a chunk-sized frame
 /// (64 KiB, 256 KiB, 1 MiB).
 fn grown_capacity(received: usize, len: usize) -> usize {
-    received.saturating_mul(GROWTH).clamp(INITIAL_FRAME_ALLOC, len.max(INITIAL_FRAME_ALLOC)).min(len)
+    received.saturating_mul(GROWTH).max(INITIAL_FRAME_ALLOC).min(len)
 }
 
 /// Writes one frame and flushes. The caller bounds the time.

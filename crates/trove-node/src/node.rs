@@ -45,9 +45,8 @@ pub(crate) struct Inner {
     pub shutdown: watch::Sender<bool>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Contents to announce as provided by this node (finished downloads), worked off by
-    /// [`crate::publish::run_announcer`]; its receiving end until the node starts it.
+    /// [`crate::publish::run_announcer`].
     pub announce_queue: tokio::sync::mpsc::UnboundedSender<trove_proto::ContentId>,
-    pub announce_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<trove_proto::ContentId>>>,
     /// Background downloads.
     pub downloads: crate::download::manager::Downloads,
     /// The search index over own shares and subscriptions.
@@ -169,7 +168,6 @@ impl Node {
             download_throttle: (cfg.download_limit_kib > 0)
                 .then(|| crate::throttle::Throttle::new(cfg.download_limit_kib << 10)),
             announce_queue,
-            announce_rx: Mutex::new(Some(announce_rx)),
             cfg,
             db,
             key,
@@ -207,7 +205,7 @@ impl Node {
         inner.load_state()?;
         node_index_start(&inner, &index_state);
         let node = Node { inner };
-        node.spawn_background();
+        node.spawn_background(announce_rx);
         if node.inner.cfg.resume_downloads {
             let inner = node.inner.clone();
             node.inner.spawn(async move { inner.resume_interrupted().await });
@@ -216,16 +214,18 @@ impl Node {
         Ok(node)
     }
 
-    fn spawn_background(&self) {
+    fn spawn_background(&self, announce_rx: tokio::sync::mpsc::UnboundedReceiver<trove_proto::ContentId>) {
         let mut tasks = Vec::new();
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tasks.push(tokio::spawn(crate::maintenance::run(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::sync::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::sync::watch_loop(weak.clone(), self.inner.shutdown.subscribe())));
         tasks.push(tokio::spawn(crate::community::run_loop(weak.clone(), self.inner.shutdown.subscribe())));
-        if let Some(rx) = self.inner.announce_rx.lock().expect("announce queue").take() {
-            tasks.push(tokio::spawn(crate::publish::run_announcer(weak.clone(), rx, self.inner.shutdown.subscribe())));
-        }
+        tasks.push(tokio::spawn(crate::publish::run_announcer(
+            weak.clone(),
+            announce_rx,
+            self.inner.shutdown.subscribe(),
+        )));
         if self.inner.cfg.lan.enabled {
             tasks.push(tokio::spawn(crate::discovery::run_lan(weak, self.inner.shutdown.subscribe())));
         }

@@ -171,7 +171,7 @@ impl Inner {
         let mut running = tokio::task::JoinSet::new();
         let mut results: Vec<FileReport> = Vec::new();
         for (path, dl) in plan.jobs {
-            let Some(slot) = self.downloads.slot(dl.size).await else { break };
+            let slot = self.downloads.slot(dl.size).await;
             let me = self.clone();
             let peers = plan.peers.clone();
             running.spawn(async move {

@@ -43,8 +43,8 @@ impl Downloads {
 
     /// Waits for a slot to download a file of `size` bytes; the slot is freed when the permit
     /// is dropped.
-    pub(crate) async fn slot(&self, size: u64) -> Option<OwnedSemaphorePermit> {
-        self.slots_for(size).clone().acquire_owned().await.ok()
+    pub(crate) async fn slot(&self, size: u64) -> OwnedSemaphorePermit {
+        self.slots_for(size).clone().acquire_owned().await.expect("download slots are never closed")
     }
 
     fn slots_for(&self, size: u64) -> &Arc<Semaphore> {
@@ -89,7 +89,7 @@ impl Inner {
         let _ = self.db.set_download_state(dl.id, DownloadState::Queued, None);
         let me = self.clone();
         let task = tokio::spawn(async move {
-            let Some(_slot) = me.downloads.slot(dl.size).await else { return };
+            let _slot = me.downloads.slot(dl.size).await;
             me.run_download(path, dl, &peers, overwrite).await;
             me.downloads.tasks.lock().expect("downloads").remove(&id);
         });
@@ -174,11 +174,11 @@ mod tests {
     async fn one_chunk_files_have_many_slots_of_their_own() {
         let d = Downloads::new(2);
         let big = CHUNK_SIZE as u64 + 1;
-        let (a, b) = (d.slot(big).await.unwrap(), d.slot(big).await.unwrap());
+        let (a, b) = (d.slot(big).await, d.slot(big).await);
         assert_eq!(d.slots_for(big).available_permits(), 0, "a third large file must wait");
         let mut small = Vec::new();
         for size in [0, 1, CHUNK_SIZE as u64] {
-            small.push(d.slot(size).await.unwrap());
+            small.push(d.slot(size).await);
         }
         assert_eq!(d.slots_for(1).available_permits(), 2 * SMALL_FILES_FACTOR - 3);
         drop((a, b, small));

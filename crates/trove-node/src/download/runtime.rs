@@ -142,10 +142,8 @@ impl Inner {
         // A file of one chunk cannot be spread over more providers: the DHT is asked only
         // when the known ones fail or are slow (for a share of many small files this saves a
         // lookup each).
-        let discover_at = match count > 1 || providers.is_empty() {
-            true => tokio::time::Instant::now(),
-            false => tokio::time::Instant::now() + LATE_DISCOVERY,
-        };
+        let late = count == 1 && !providers.is_empty();
+        let discover_at = tokio::time::Instant::now() + if late { LATE_DISCOVERY } else { Duration::ZERO };
         let hashes = match self.db.download_chunk_hashes(dl.id)? {
             Some(h) => h,
             None if count == 0 => Vec::new(),
