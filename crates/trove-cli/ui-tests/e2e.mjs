@@ -319,6 +319,8 @@ try {
   await b.getByRole('button', { name: 'Save settings' }).click();
   await b.getByText('is not an IP address with a port').first().waitFor();
   await b.getByText('A whole number.').first().waitFor();
+  // The focus moves in an effect after the messages are painted: wait for it, then check.
+  await b.waitForFunction(() => document.activeElement?.name === 'listen_tcp', null, { timeout: 10_000 }).catch(() => {});
   assert.equal(await b.evaluate(() => document.activeElement.name), 'listen_tcp', 'focus moves to the first field to fix');
   log('B: invalid settings are explained next to their fields');
   await shot(b, 'b-settings-invalid');
