@@ -4,6 +4,7 @@
 
 pub mod cbor;
 pub mod content;
+pub mod content_tree;
 pub mod dht_key;
 pub mod error;
 pub mod ids;

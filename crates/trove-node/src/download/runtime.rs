@@ -29,6 +29,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const LATE_DISCOVERY: Duration = Duration::from_secs(1);
 /// Rounds of provider discovery before giving up when every provider failed.
 const DISCOVERY_ROUNDS: usize = 3;
+/// How long a provider has to connect before it is dropped from the swarm.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Outcome of one file download.
 #[derive(Debug)]
@@ -191,8 +193,13 @@ impl Inner {
 
         let mut swarm = Swarm::new(count as u32, |i| part.is_verified(i as u64), SwarmConfig::default());
         let mut addrs: Vec<PeerAddr> = Vec::new();
+        // Providers get requests once connected (see `Swarm::set_connected`).
+        let mut connecting = FuturesUnordered::new();
         let key_of = |a: &PeerAddr| a.pubkey_hint.or_else(|| self.peers.get(a).and_then(|k| k.verified_key));
-        let add = |swarm: &mut Swarm, addrs: &mut Vec<PeerAddr>, list: Vec<PeerAddr>| {
+        let add = |swarm: &mut Swarm,
+                   addrs: &mut Vec<PeerAddr>,
+                   connecting: &mut FuturesUnordered<_>,
+                   list: Vec<PeerAddr>| {
             for p in list {
                 // One address per node: the same node over its other transport adds nothing.
                 let pk = key_of(&p);
@@ -200,17 +207,16 @@ impl Inner {
                 // gone after the node moved to another relay.)
                 let same_node = |a: &PeerAddr| pk.is_some() && key_of(a) == pk && a.relay_via == p.relay_via;
                 if !addrs.iter().any(|a| a.dedup_key() == p.dedup_key() || same_node(a)) {
-                    swarm.add_peer();
+                    connecting.push(self.connect_provider(swarm.add_connecting_peer(), p.clone()));
                     addrs.push(p);
                 }
             }
         };
-        add(&mut swarm, &mut addrs, std::mem::take(&mut providers));
+        add(&mut swarm, &mut addrs, &mut connecting, std::mem::take(&mut providers));
         let mut inflight = FuturesUnordered::new();
         let mut last_progress = Instant::now();
         let mut last_save = Instant::now();
         let mut rounds = 0usize;
-        let mut window_checked: HashSet<PeerIdx> = HashSet::new();
         let started = Instant::now();
         let mut done_bytes = resumed_bytes;
 
@@ -219,13 +225,14 @@ impl Inner {
                 let timeout = swarm.request_timeout(p, chunk_len(size, c as u64).unwrap_or(0));
                 inflight.push(self.fetch_chunk(p, addrs[p].clone(), dl.content_id, c, part.clone(), timeout));
             }
-            if inflight.is_empty() && discovered.is_none() && count > 0 {
+            let waiting = !inflight.is_empty() || !connecting.is_empty();
+            if !waiting && discovered.is_none() && count > 0 {
                 let more = discovery.as_mut().await;
-                add(&mut swarm, &mut addrs, more.clone());
+                add(&mut swarm, &mut addrs, &mut connecting, more.clone());
                 discovered = Some(more);
                 continue;
             }
-            if inflight.is_empty() {
+            if !waiting {
                 // Every provider failed or none was found: look again a few times.
                 if rounds >= DISCOVERY_ROUNDS {
                     let reasons: Vec<String> = (0..addrs.len())
@@ -254,35 +261,36 @@ impl Inner {
                     let retry: Vec<PeerAddr> = addrs.clone();
                     addrs.clear();
                     swarm = Swarm::new(count as u32, |i| part.is_verified(i as u64), SwarmConfig::default());
-                    window_checked.clear();
-                    add(&mut swarm, &mut addrs, retry);
+                    add(&mut swarm, &mut addrs, &mut connecting, retry);
                 } else {
-                    add(&mut swarm, &mut addrs, fresh);
+                    add(&mut swarm, &mut addrs, &mut connecting, fresh);
                 }
                 continue;
             }
-            let r = if discovered.is_none() && count > 0 {
-                let due = tokio::time::Instant::now() >= discover_at;
-                tokio::select! {
-                    r = inflight.next() => r,
-                    more = discovery.as_mut(), if due => {
-                        add(&mut swarm, &mut addrs, more.clone());
-                        discovered = Some(more);
-                        continue;
+            let discovering = discovered.is_none() && count > 0;
+            let due = tokio::time::Instant::now() >= discover_at;
+            let r = tokio::select! {
+                Some((peer, connected)) = connecting.next(), if !connecting.is_empty() => {
+                    match connected {
+                        // A v1 peer answers one request at a time.
+                        Ok(v1) => swarm.set_connected(peer, if v1 { 1 } else { usize::MAX }),
+                        Err(why) => {
+                            tracing::debug!("cannot reach {}: {why}", addrs[peer]);
+                            swarm.drop_peer(peer, "cannot be reached");
+                        }
                     }
-                    _ = tokio::time::sleep_until(discover_at), if !due => continue,
+                    continue;
                 }
-            } else {
-                inflight.next().await
+                Some(r) = inflight.next(), if !inflight.is_empty() => r,
+                more = discovery.as_mut(), if discovering && due => {
+                    add(&mut swarm, &mut addrs, &mut connecting, more.clone());
+                    discovered = Some(more);
+                    continue;
+                }
+                _ = tokio::time::sleep_until(discover_at), if discovering && !due => continue,
+                else => continue,
             };
-            let Some(r) = r else { continue };
-            let ChunkResult { peer, chunk, outcome, elapsed, v1 } = r;
-            if let Some(v1) = v1
-                && window_checked.insert(peer)
-                && v1
-            {
-                swarm.set_max_window(peer, 1);
-            }
+            let ChunkResult { peer, chunk, outcome, elapsed } = r;
             match outcome {
                 Ok(len) => {
                     if swarm.on_success(peer, chunk, len, elapsed) {
@@ -370,6 +378,21 @@ impl Inner {
         Ok(FileOutcome { bytes: size, resumed_bytes, peers_used })
     }
 
+    /// Connects to provider `peer` of a swarm (its requests then use the pooled session);
+    /// `Ok(true)` for a v1 peer.
+    async fn connect_provider(
+        self: &Arc<Self>,
+        peer: PeerIdx,
+        addr: PeerAddr,
+    ) -> (PeerIdx, std::result::Result<bool, String>) {
+        let r = match tokio::time::timeout(CONNECT_TIMEOUT, self.session(&addr)).await {
+            Ok(Ok(s)) => Ok(s.peer().is_v1()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("connect timed out".into()),
+        };
+        (peer, r)
+    }
+
     fn save_bitmap(&self, dl: &Download, part: &PartFile) {
         if let Err(e) = self.db.set_download_bitmap(dl.id, &part.bitmap().to_bytes()) {
             tracing::warn!("saving progress of {}: {e}", dl.item_path);
@@ -387,13 +410,11 @@ impl Inner {
         timeout: Duration,
     ) -> ChunkResult {
         let start = Instant::now();
-        let mut v1 = None;
         let outcome = async {
             let s = tokio::time::timeout(timeout, self.session(&addr))
                 .await
                 .map_err(|_| ChunkError::Connect("connect timed out".into()))?
                 .map_err(|e| ChunkError::Connect(e.to_string()))?;
-            v1 = Some(s.peer().is_v1());
             let data = s.call_timeout(&GetChunk { content_id, chunk_index: chunk }, timeout).await.map_err(|e| {
                 let f =
                     if matches!(e, trove_net::NetError::Timeout { .. }) { Failure::Timeout } else { Failure::Error };
@@ -416,7 +437,7 @@ impl Inner {
             }
         }
         .await;
-        ChunkResult { peer, chunk, outcome, elapsed: start.elapsed(), v1 }
+        ChunkResult { peer, chunk, outcome, elapsed: start.elapsed() }
     }
 }
 
@@ -433,5 +454,4 @@ struct ChunkResult {
     chunk: u32,
     outcome: std::result::Result<usize, ChunkError>,
     elapsed: Duration,
-    v1: Option<bool>,
 }

@@ -2,7 +2,8 @@
 //! which peer for next. Peers get a window of requests in flight that grows with their
 //! throughput and shrinks on timeouts; failed chunks go back to the pool for other peers; a
 //! peer that sends a chunk failing its hash is dropped at once; at the end, the last chunks
-//! in flight are also asked of idle peers so one slow peer cannot stall the download.
+//! in flight are also asked of idle peers so one slow peer cannot stall the download. A peer
+//! still connecting gets no requests: chunks never wait on a handshake that may not finish.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub struct PeerStats {
     pub bytes: u64,
     /// Consecutive failures.
     pub failures: u32,
+    /// Connected: only these get requests.
+    pub ready: bool,
     /// Dropped peers get no more requests.
     pub dropped: bool,
     /// Why it was dropped.
@@ -91,14 +94,16 @@ impl Swarm {
         Swarm { cfg, chunks, cursor: 0, missing, peers: Vec::new(), assigned: Vec::new(), started: Instant::now() }
     }
 
-    /// Adds a peer; returns its index.
+    /// Adds a connected peer; returns its index.
     pub fn add_peer(&mut self) -> PeerIdx {
-        self.add_peer_with_window(self.cfg.max_window)
+        let p = self.add_connecting_peer();
+        self.set_connected(p, self.cfg.max_window);
+        p
     }
 
-    /// Adds a peer whose window never exceeds `max_window`.
-    pub fn add_peer_with_window(&mut self, max_window: usize) -> PeerIdx {
-        let max_window = max_window.clamp(1, self.cfg.max_window);
+    /// Adds a peer that gets requests only after [`Swarm::set_connected`].
+    pub fn add_connecting_peer(&mut self) -> PeerIdx {
+        let max_window = self.cfg.max_window;
         self.peers.push(PeerStats {
             in_flight: 0,
             window: self.cfg.initial_window.min(max_window),
@@ -107,17 +112,19 @@ impl Swarm {
             delivered: 0,
             bytes: 0,
             failures: 0,
+            ready: false,
             dropped: false,
             drop_reason: None,
         });
         self.peers.len() - 1
     }
 
-    /// Caps a peer's window (learned after connecting, e.g. a v1 peer serves one request at
-    /// a time).
-    pub fn set_max_window(&mut self, p: PeerIdx, max_window: usize) {
+    /// The peer is connected: it gets requests from now on, at most `max_window` at once
+    /// (a v1 peer serves one request at a time).
+    pub fn set_connected(&mut self, p: PeerIdx, max_window: usize) {
         let peer = &mut self.peers[p];
-        peer.max_window = max_window.max(1);
+        peer.ready = true;
+        peer.max_window = max_window.clamp(1, self.cfg.max_window);
         peer.window = peer.window.min(peer.max_window);
     }
 
@@ -155,7 +162,8 @@ impl Swarm {
     pub fn next_requests(&mut self) -> Vec<(PeerIdx, u32)> {
         let mut out = Vec::new();
         // Serve faster peers first so they get the earliest chunks.
-        let mut order: Vec<PeerIdx> = (0..self.peers.len()).filter(|&p| !self.peers[p].dropped).collect();
+        let mut order: Vec<PeerIdx> =
+            (0..self.peers.len()).filter(|&p| self.peers[p].ready && !self.peers[p].dropped).collect();
         order.sort_by(|a, b| self.peers[*b].rate.total_cmp(&self.peers[*a].rate));
         let mut total: usize = self.peers.iter().map(|p| p.in_flight).sum();
         for p in order {
@@ -338,6 +346,22 @@ mod tests {
         assert!(s.peer(p).dropped);
         assert_eq!(s.peer(p).drop_reason, Some("stopped answering"));
         assert!(s.next_requests().is_empty());
+    }
+
+    #[test]
+    fn a_connecting_peer_gets_requests_only_once_connected() {
+        let mut s = Swarm::new(10, |_| false, SwarmConfig::default());
+        let slow = s.add_connecting_peer();
+        assert!(s.next_requests().is_empty(), "no chunk waits on a handshake");
+        let fast = s.add_peer();
+        let first = s.next_requests();
+        assert_eq!(first.len(), 4);
+        assert!(first.iter().all(|r| r.0 == fast));
+        s.set_connected(slow, 1);
+        let more = s.next_requests();
+        assert_eq!(more.len(), 1, "a window of one for a v1 peer");
+        assert_eq!(more[0].0, slow);
+        assert!(!first.iter().any(|r| r.1 == more[0].1), "a chunk not already asked for");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! verified chunks. After a crash [`PartFile::recover`] rebuilds the bitmap by re-hashing
 //! what is on disk (nothing is trusted unverified, nothing verified is fetched again), and
 //! [`PartFile::finish`] checks the whole-file hash and only then renames it into place, never
-//! over an existing file unless asked to. The whole-file hash is fed with the verified chunks
-//! in file order while they arrive (only what is left is read back at the end), and written
-//! chunks are handed to the kernel's writeback at once, so finishing a large file costs little
-//! beyond the download itself. A free-space reserve is kept; running out of space is
+//! over an existing file unless asked to. The whole-file hash is joined from each chunk's
+//! BLAKE3 chaining value, computed from memory as the chunk arrives in whatever order
+//! ([`trove_proto::content_tree`]; only chunks verified by an earlier run are read back), and
+//! written chunks are handed to the kernel's writeback at once, so finishing a large file
+//! costs little beyond the download itself. A free-space reserve is kept; running out of space is
 //! [`StoreError::DiskFull`] and leaves the part file resumable.
 
 use crate::error::{Result, StoreError};
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use trove_proto::ContentId;
 use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
+use trove_proto::content_tree::{ChainingValue, chunk_cv, content_id_from_cvs};
 use trove_proto::limits::CHUNK_SIZE;
 
 /// Suffix of files being downloaded.
@@ -92,18 +94,6 @@ struct State {
     finished: bool,
 }
 
-/// The whole-file hash of the chunks before `next`, all verified.
-struct Prefix {
-    hasher: blake3::Hasher,
-    next: u64,
-}
-
-impl Prefix {
-    fn new() -> Prefix {
-        Prefix { hasher: blake3::Hasher::new(), next: 0 }
-    }
-}
-
 /// A `.part` file being downloaded. Methods take `&self` so chunks can be written from many
 /// threads at once.
 pub struct PartFile {
@@ -116,7 +106,8 @@ pub struct PartFile {
     reserve: SpaceReserve,
     resumed: bool,
     state: Mutex<State>,
-    prefix: Mutex<Prefix>,
+    /// Chaining values of the chunks written by this run (files of two or more chunks).
+    cvs: Mutex<Vec<Option<ChainingValue>>>,
 }
 
 impl std::fmt::Debug for PartFile {
@@ -206,7 +197,7 @@ impl PartFile {
             reserve: reserve.clone(),
             resumed: allocated.is_some(),
             state: Mutex::new(State { verified: Bitmap::new(chunk_hashes.len() as u64)?, finished: false }),
-            prefix: Mutex::new(Prefix::new()),
+            cvs: Mutex::new(no_cvs(chunk_hashes.len())),
             chunk_hashes,
         })
     }
@@ -215,43 +206,40 @@ impl PartFile {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn prefix(&self) -> MutexGuard<'_, Prefix> {
-        self.prefix.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn cvs(&self) -> MutexGuard<'_, Vec<Option<ChainingValue>>> {
+        self.cvs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Feeds the whole-file hash with every verified chunk that now continues its prefix:
-    /// `bytes` for chunk `index`, others read back (page cache). Skipped when another writer
-    /// is doing it; whatever is left is read back by [`PartFile::finish`].
-    fn advance_prefix(&self, index: u64, bytes: &[u8]) {
-        let Ok(mut p) = self.prefix.try_lock() else { return };
-        let mut buf = Vec::new();
-        while p.next < self.chunk_count() && self.is_verified(p.next) {
-            let i = p.next;
-            if i == index {
-                p.hasher.update(bytes);
-            } else {
-                buf.resize(chunk_len(self.size, i).unwrap_or(0), 0);
-                if self.file.read_exact_at(&mut buf, i * CHUNK_SIZE as u64).is_err() {
-                    return;
-                }
-                p.hasher.update(&buf);
-            }
-            p.next += 1;
-        }
+    /// Forgets every chaining value (the bitmap was rebuilt or found wrong).
+    fn reset_cvs(&self) {
+        *self.cvs() = no_cvs(self.chunk_hashes.len());
     }
 
-    /// The whole-file hash: the prefix fed so far, then the rest read back from the file.
+    /// The whole-file hash. A file of one chunk is that verified chunk; a larger one is
+    /// joined from the chaining values, those missing (chunks of an earlier run) read back.
     fn whole_hash(&self) -> io::Result<ContentId> {
-        let mut p = self.prefix();
-        let mut buf = Vec::new();
-        while p.next < self.chunk_count() {
-            let i = p.next;
-            buf.resize(chunk_len(self.size, i).unwrap_or(0), 0);
-            self.file.read_exact_at(&mut buf, i * CHUNK_SIZE as u64)?;
-            p.hasher.update(&buf);
-            p.next += 1;
+        match self.chunk_count() {
+            0 => return Ok(ContentId(blake3::hash(b"").into())),
+            1 => return Ok(ContentId(self.chunk_hashes[0])),
+            _ => {}
         }
-        Ok(ContentId(p.hasher.finalize().into()))
+        let mut cvs = self.cvs().clone();
+        let mut buf = Vec::new();
+        let mut all = Vec::with_capacity(cvs.len());
+        for (i, cv) in cvs.iter_mut().enumerate() {
+            let i = i as u64;
+            let cv = match cv {
+                Some(cv) => *cv,
+                None => {
+                    buf.resize(chunk_len(self.size, i).unwrap_or(0), 0);
+                    self.file.read_exact_at(&mut buf, i * CHUNK_SIZE as u64)?;
+                    *cv.insert(chunk_cv(i, &buf))
+                }
+            };
+            all.push(cv);
+        }
+        *self.cvs() = cvs;
+        content_id_from_cvs(self.size, &all).ok_or_else(|| io::Error::other("chunk count does not match the size"))
     }
 
     /// Starts writing a range to disk without waiting (Linux), so the final sync has little
@@ -348,14 +336,15 @@ impl PartFile {
                 return Ok(false);
             }
         }
+        let cv = (self.chunk_count() > 1).then(|| chunk_cv(index, bytes));
         self.reserve.check(&self.dir, len as u64, &self.part_path)?;
         self.file
             .write_all_at(bytes, index * CHUNK_SIZE as u64)
             .map_err(StoreError::io(format!("writing chunk {index} of {}", self.part_path.display())))?;
         self.start_writeback(index * CHUNK_SIZE as u64, len);
         let newly = self.state().verified.set(index)?;
-        if newly {
-            self.advance_prefix(index, bytes);
+        if let (true, Some(cv)) = (newly, cv) {
+            self.cvs()[index as usize] = Some(cv);
         }
         Ok(newly)
     }
@@ -428,7 +417,7 @@ impl PartFile {
             .collect();
         if to_check.is_empty() {
             self.state().verified = Bitmap::new(n)?;
-            *self.prefix() = Prefix::new();
+            self.reset_cvs();
             return Ok(0);
         }
         let next = AtomicUsize::new(0);
@@ -463,7 +452,7 @@ impl PartFile {
         }
         let count = verified.count();
         self.state().verified = verified;
-        *self.prefix() = Prefix::new();
+        self.reset_cvs();
         Ok(count)
     }
 
@@ -495,7 +484,7 @@ impl PartFile {
                 hash_open_serial(&self.file, self.size, &mut Vec::new(), |_| {})
             }
             .map_err(StoreError::io(format!("re-reading {}", self.part_path.display())))?;
-            *self.prefix() = Prefix::new();
+            self.reset_cvs();
             let mut state = self.state();
             let mut bad = 0;
             for (i, (on_disk, want)) in digest.chunk_hashes.iter().zip(&self.chunk_hashes).enumerate() {
@@ -551,6 +540,10 @@ impl PartFile {
 }
 
 /// BLAKE3 of `len` zero bytes.
+fn no_cvs(chunks: usize) -> Vec<Option<ChainingValue>> {
+    if chunks > 1 { vec![None; chunks] } else { Vec::new() }
+}
+
 fn zero_hash(len: u64) -> Hash {
     chunk_hash(&vec![0u8; len as usize])
 }
