@@ -11,9 +11,9 @@ use std::time::Instant;
 pub async fn run(bytes: u64) -> anyhow::Result<()> {
     let cert = trove_net::tls::SelfSigned::generate()?;
     let server_cfg = trove_net::quic::server_config(&cert).map_err(|e| anyhow!(e))?;
-    let server = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse()?)?;
+    let server = trove_net::quic::endpoint("127.0.0.1:0".parse()?, Some(server_cfg))?;
     let addr = server.local_addr()?;
-    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    let mut client = trove_net::quic::endpoint("127.0.0.1:0".parse()?, None)?;
     client.set_default_client_config(trove_net::quic::client_config().map_err(|e| anyhow!(e))?);
 
     let receiver = tokio::spawn(async move {

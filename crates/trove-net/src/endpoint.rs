@@ -80,7 +80,7 @@ impl Endpoint {
         let quic_server = match cfg.listen_quic {
             Some(a) => {
                 let sc = quic::server_config(&cert).map_err(tls_err)?;
-                Some(quinn::Endpoint::server(sc, a).map_err(bind_err(a))?)
+                Some(quic::endpoint(a, Some(sc)).map_err(bind_err(a))?)
             }
             None => None,
         };
@@ -251,7 +251,7 @@ impl Endpoint {
         if let Some(q) = cell.get() {
             return Ok(q.clone());
         }
-        let q = quinn::Endpoint::client(any).map_err(bind_err(any))?;
+        let q = quic::endpoint(any, None).map_err(bind_err(any))?;
         Ok(cell.get_or_init(|| q).clone())
     }
 

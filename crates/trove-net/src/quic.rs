@@ -1,9 +1,12 @@
-//! QUIC settings (SCP2P-WIRE.md §1.3): keep-alive, idle timeout, stream limits, and flow
-//! control windows large enough for full-speed chunk transfers.
+//! QUIC settings (SCP2P-WIRE.md §1.3): keep-alive, idle timeout, stream limits, flow
+//! control windows large enough for full-speed chunk transfers, and UDP sockets with buffers
+//! that hold a burst of those windows.
 
 use crate::tls;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{IdleTimeout, TransportConfig, VarInt};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +31,40 @@ fn transport() -> Arc<TransportConfig> {
     Arc::new(t)
 }
 
+/// Socket buffer size asked for (the kernel caps it, on Linux at `net.core.rmem_max` and
+/// `wmem_max`). The default of about 200 KiB overflows during full-speed bursts of 64 KiB
+/// datagrams: every datagram lost there costs a congestion-window cut.
+const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// A UDP socket bound to `addr` with buffers as large as the kernel allows up to
+/// [`UDP_BUFFER_BYTES`]. When it allows much less, says once how to raise the limit.
+pub fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let sock =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: a smaller buffer only means more loss under load.
+    let _ = sock.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = sock.set_send_buffer_size(UDP_BUFFER_BYTES);
+    static SMALL: std::sync::Once = std::sync::Once::new();
+    if let Ok(got) = sock.recv_buffer_size()
+        && got < UDP_BUFFER_BYTES / 4
+    {
+        SMALL.call_once(|| {
+            tracing::info!(
+                "the UDP receive buffer is limited to {} KiB, so fast QUIC transfers lose datagrams; \
+                 raise the limit with `sysctl -w net.core.rmem_max={UDP_BUFFER_BYTES}` (and wmem_max)",
+                got / 1024
+            )
+        });
+    }
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
+/// A quinn endpoint on a [`udp_socket`] bound to `addr`; a listener when `server` is given.
+pub fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>) -> io::Result<quinn::Endpoint> {
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, udp_socket(addr)?, Arc::new(quinn::TokioRuntime))
+}
+
 /// The server configuration for a listener with this certificate.
 pub fn server_config(cert: &tls::SelfSigned) -> Result<quinn::ServerConfig, String> {
     let crypto = tls::quic_server_config(cert).map_err(|e| e.to_string())?;
@@ -44,4 +81,23 @@ pub fn client_config() -> Result<quinn::ClientConfig, String> {
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(transport());
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's ceiling for a socket buffer, from `/proc` (Linux).
+    fn kernel_max(name: &str) -> Option<usize> {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}")).ok()?.trim().parse().ok()
+    }
+
+    #[test]
+    fn udp_sockets_get_the_largest_buffers_the_kernel_allows() {
+        let (Some(rmax), Some(wmax)) = (kernel_max("rmem_max"), kernel_max("wmem_max")) else { return };
+        let sock = socket2::Socket::from(udp_socket("127.0.0.1:0".parse().unwrap()).unwrap());
+        // Linux reports twice what was granted (bookkeeping overhead included).
+        assert!(sock.recv_buffer_size().unwrap() >= 2 * rmax.min(UDP_BUFFER_BYTES), "receive buffer");
+        assert!(sock.send_buffer_size().unwrap() >= 2 * wmax.min(UDP_BUFFER_BYTES), "send buffer");
+    }
 }
