@@ -245,6 +245,9 @@ impl Node {
         self.inner.relay.shutdown();
         // Let aborted tasks drop their references before the data directory is released.
         tokio::task::yield_now().await;
+        // Tasks still finishing may hold the node a little longer: the index lets go now.
+        let me = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || me.search.close()).await;
         self.inner.lock.lock().expect("lock").take();
     }
 

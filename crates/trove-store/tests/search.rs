@@ -625,6 +625,14 @@ fn an_index_in_use_is_reported_not_destroyed() {
     let second = SearchIndex::open(&dir);
     assert!(matches!(second, Err(StoreError::Locked(_))), "{second:?}");
     assert_eq!(text(&index, "kept"), ["kept.txt"]);
+    // Closed (a node shutting down while tasks still hold it): the lock is free at once,
+    // searching still works and writes are refused.
+    index.close();
+    let (reopened, _) = SearchIndex::open(&dir).unwrap();
+    assert_eq!(text(&reopened, "kept"), ["kept.txt"]);
+    assert_eq!(text(&index, "kept"), ["kept.txt"]);
+    let late = index.index_share(&meta(2), &manifest(sid(2), 1, &[it("late.txt")]));
+    assert!(matches!(late, Err(StoreError::Invalid(ref m)) if m.contains("closed")), "{late:?}");
 }
 
 #[test]

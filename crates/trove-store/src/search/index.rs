@@ -66,11 +66,7 @@ impl Drop for SearchIndex {
     /// Waits for background merges, so nothing writes into the directory once the index is
     /// dropped (the node may delete or move it next).
     fn drop(&mut self) {
-        let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(w) = writer {
-            // Nothing to report to: a failed merge leaves files the next open collects.
-            let _ = w.wait_merging_threads();
-        }
+        self.close();
     }
 }
 
@@ -97,6 +93,17 @@ impl SearchIndex {
     /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Releases the writer now, and with it the index's lock (a node shutting down, while
+    /// tasks still holding the index finish), after waiting for background merges. Searching
+    /// still works; writes fail with "the index is closed".
+    pub fn close(&self) {
+        let writer = self.writer().take();
+        if let Some(w) = writer {
+            // Nothing to report to: a failed merge leaves files the next open collects.
+            let _ = w.wait_merging_threads();
+        }
     }
 
     fn writer(&self) -> MutexGuard<'_, Option<IndexWriter>> {
