@@ -10,6 +10,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The largest datagram payload accepted and probed for. quinn hands the kernel up to 10
+/// datagrams per segmentation-offload send, and one send carries at most 64 KiB, so larger
+/// datagrams lose the offload: on loopback 6,000 bytes carry 1.8 GiB/s against 0.8 at the
+/// default of 1,472, while 6,552 falls back to 0.65 and 8,000 nearly stalls. Paths with a
+/// smaller MTU settle at theirs through path MTU discovery.
+const MAX_UDP_PAYLOAD: u16 = 6_000;
+
 /// Streams a peer may open at once on one connection (v1 clients use one).
 pub const MAX_BIDI_STREAMS: u32 = 256;
 
@@ -23,10 +30,10 @@ fn transport() -> Arc<TransportConfig> {
     t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
     t.receive_window(VarInt::from_u32(32 * 1024 * 1024));
     t.send_window(32 * 1024 * 1024);
-    // Probe for larger datagrams up to the UDP maximum: real paths settle at their MTU,
+    // Probe for larger datagrams up to MAX_UDP_PAYLOAD: real paths settle at their MTU,
     // loopback and jumbo-frame networks get far fewer packets per byte.
     let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(65_527);
+    mtu.upper_bound(MAX_UDP_PAYLOAD);
     t.mtu_discovery_config(Some(mtu));
     Arc::new(t)
 }
@@ -61,8 +68,12 @@ pub fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
 }
 
 /// A quinn endpoint on a [`udp_socket`] bound to `addr`; a listener when `server` is given.
+/// It accepts datagrams up to [`MAX_UDP_PAYLOAD`], so path MTU discovery (see `transport`)
+/// can use more of what loopback and jumbo-frame links carry.
 pub fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>) -> io::Result<quinn::Endpoint> {
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, udp_socket(addr)?, Arc::new(quinn::TokioRuntime))
+    let mut cfg = quinn::EndpointConfig::default();
+    cfg.max_udp_payload_size(MAX_UDP_PAYLOAD).map_err(|e| io::Error::other(e.to_string()))?;
+    quinn::Endpoint::new(cfg, server, udp_socket(addr)?, Arc::new(quinn::TokioRuntime))
 }
 
 /// The server configuration for a listener with this certificate.
@@ -90,6 +101,33 @@ mod tests {
     /// The kernel's ceiling for a socket buffer, from `/proc` (Linux).
     fn kernel_max(name: &str) -> Option<usize> {
         std::fs::read_to_string(format!("/proc/sys/net/core/{name}")).ok()?.trim().parse().ok()
+    }
+
+    #[tokio::test]
+    async fn loopback_connections_discover_datagrams_larger_than_ethernet() {
+        let cert = tls::SelfSigned::generate().unwrap();
+        let server = endpoint("127.0.0.1:0".parse().unwrap(), Some(server_config(&cert).unwrap())).unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut client = endpoint("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        client.set_default_client_config(client_config().unwrap());
+        let receiver = tokio::spawn(async move {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            let (_send, mut recv) = conn.accept_bi().await.unwrap();
+            recv.read_to_end(usize::MAX).await.unwrap().len()
+        });
+        let conn = client.connect(addr, tls::SERVER_NAME).unwrap().await.unwrap();
+        let (mut send, _recv) = conn.open_bi().await.unwrap();
+        // Discovery runs alongside the data: send until it has grown (or 256 MiB went).
+        let piece = vec![7u8; 1 << 20];
+        let mut sent = 0;
+        while conn.stats().path.current_mtu <= 1500 && sent < 256 << 20 {
+            send.write_all(&piece).await.unwrap();
+            sent += 1 << 20;
+        }
+        send.finish().unwrap();
+        assert_eq!(receiver.await.unwrap(), sent);
+        let mtu = conn.stats().path.current_mtu;
+        assert!(mtu > 1500 && mtu <= MAX_UDP_PAYLOAD, "path MTU {mtu}");
     }
 
     #[test]
