@@ -62,13 +62,15 @@ pub struct SwarmConfig {
     pub max_failures: u32,
     /// Peers asked for the same chunk at most, in the endgame.
     pub max_duplicates: u8,
-    /// Requests in flight over all peers (bounds the memory of one download).
+    /// Requests in flight over all peers: bounds the memory of one download (8 MiB of
+    /// chunks by default, so `parallel_files` large downloads stay within the memory target)
+    /// and the bursts a downloader's one UDP socket must absorb from many QUIC seeders.
     pub max_in_flight: usize,
 }
 
 impl Default for SwarmConfig {
     fn default() -> Self {
-        SwarmConfig { initial_window: 4, max_window: 32, max_failures: 4, max_duplicates: 2, max_in_flight: 64 }
+        SwarmConfig { initial_window: 4, max_window: 32, max_failures: 4, max_duplicates: 2, max_in_flight: 32 }
     }
 }
 
@@ -362,6 +364,21 @@ mod tests {
         assert_eq!(more.len(), 1, "a window of one for a v1 peer");
         assert_eq!(more[0].0, slow);
         assert!(!first.iter().any(|r| r.1 == more[0].1), "a chunk not already asked for");
+    }
+
+    #[test]
+    fn requests_in_flight_over_all_peers_stay_within_the_cap() {
+        let mut s = Swarm::new(1000, |_| false, SwarmConfig::default());
+        let peers: Vec<_> = (0..4).map(|_| s.add_peer()).collect();
+        let mut pending = s.next_requests();
+        for _ in 0..400 {
+            let (p, c) = pending.remove(0);
+            s.on_success(p, c, 262_144, ms(5));
+            pending.extend(s.next_requests());
+            assert!(pending.len() <= SwarmConfig::default().max_in_flight);
+        }
+        assert_eq!(pending.len(), SwarmConfig::default().max_in_flight, "the cap is used fully");
+        assert!(peers.iter().all(|&p| s.peer(p).delivered > 0), "every peer is asked");
     }
 
     #[test]
