@@ -94,6 +94,20 @@ struct State {
     finished: bool,
 }
 
+/// Chaining values of a file's chunks (files of two or more chunks; 33 bytes per chunk).
+struct Cvs {
+    values: Vec<ChainingValue>,
+    /// Which values were computed (by this run: chunks of an earlier run have none).
+    known: Vec<bool>,
+}
+
+impl Cvs {
+    fn new(chunks: usize) -> Cvs {
+        let n = if chunks > 1 { chunks } else { 0 };
+        Cvs { values: vec![[0; 32]; n], known: vec![false; n] }
+    }
+}
+
 /// A `.part` file being downloaded. Methods take `&self` so chunks can be written from many
 /// threads at once.
 pub struct PartFile {
@@ -106,8 +120,7 @@ pub struct PartFile {
     reserve: SpaceReserve,
     resumed: bool,
     state: Mutex<State>,
-    /// Chaining values of the chunks written by this run (files of two or more chunks).
-    cvs: Mutex<Vec<Option<ChainingValue>>>,
+    cvs: Mutex<Cvs>,
 }
 
 impl std::fmt::Debug for PartFile {
@@ -197,7 +210,7 @@ impl PartFile {
             reserve: reserve.clone(),
             resumed: allocated.is_some(),
             state: Mutex::new(State { verified: Bitmap::new(chunk_hashes.len() as u64)?, finished: false }),
-            cvs: Mutex::new(no_cvs(chunk_hashes.len())),
+            cvs: Mutex::new(Cvs::new(chunk_hashes.len())),
             chunk_hashes,
         })
     }
@@ -206,13 +219,13 @@ impl PartFile {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn cvs(&self) -> MutexGuard<'_, Vec<Option<ChainingValue>>> {
+    fn cvs(&self) -> MutexGuard<'_, Cvs> {
         self.cvs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Forgets every chaining value (the bitmap was rebuilt or found wrong).
     fn reset_cvs(&self) {
-        *self.cvs() = no_cvs(self.chunk_hashes.len());
+        *self.cvs() = Cvs::new(self.chunk_hashes.len());
     }
 
     /// The whole-file hash. A file of one chunk is that verified chunk; a larger one is
@@ -223,23 +236,19 @@ impl PartFile {
             1 => return Ok(ContentId(self.chunk_hashes[0])),
             _ => {}
         }
-        let mut cvs = self.cvs().clone();
+        let mut cvs = self.cvs();
         let mut buf = Vec::new();
-        let mut all = Vec::with_capacity(cvs.len());
-        for (i, cv) in cvs.iter_mut().enumerate() {
-            let i = i as u64;
-            let cv = match cv {
-                Some(cv) => *cv,
-                None => {
-                    buf.resize(chunk_len(self.size, i).unwrap_or(0), 0);
-                    self.file.read_exact_at(&mut buf, i * CHUNK_SIZE as u64)?;
-                    *cv.insert(chunk_cv(i, &buf))
-                }
-            };
-            all.push(cv);
+        for i in 0..cvs.values.len() {
+            if !cvs.known[i] {
+                let at = i as u64;
+                buf.resize(chunk_len(self.size, at).unwrap_or(0), 0);
+                self.file.read_exact_at(&mut buf, at * CHUNK_SIZE as u64)?;
+                cvs.values[i] = chunk_cv(at, &buf);
+                cvs.known[i] = true;
+            }
         }
-        *self.cvs() = cvs;
-        content_id_from_cvs(self.size, &all).ok_or_else(|| io::Error::other("chunk count does not match the size"))
+        content_id_from_cvs(self.size, &cvs.values)
+            .ok_or_else(|| io::Error::other("chunk count does not match the size"))
     }
 
     /// Starts writing a range to disk without waiting (Linux), so the final sync has little
@@ -344,7 +353,9 @@ impl PartFile {
         self.start_writeback(index * CHUNK_SIZE as u64, len);
         let newly = self.state().verified.set(index)?;
         if let (true, Some(cv)) = (newly, cv) {
-            self.cvs()[index as usize] = Some(cv);
+            let mut cvs = self.cvs();
+            cvs.values[index as usize] = cv;
+            cvs.known[index as usize] = true;
         }
         Ok(newly)
     }
@@ -540,10 +551,6 @@ impl PartFile {
 }
 
 /// BLAKE3 of `len` zero bytes.
-fn no_cvs(chunks: usize) -> Vec<Option<ChainingValue>> {
-    if chunks > 1 { vec![None; chunks] } else { Vec::new() }
-}
-
 fn zero_hash(len: u64) -> Hash {
     chunk_hash(&vec![0u8; len as usize])
 }
