@@ -229,11 +229,7 @@ async fn small_files_cost_one_request_each() {
     let mut files: Vec<(String, Vec<u8>)> =
         (0..60).map(|i| (format!("small/f{i:02}.txt"), pattern(100 + i * 50, i as u8))).collect();
     files.push(("big.bin".into(), pattern(3 * chunk + 5, 99)));
-    let items: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
-    let m = manifest_for(&key, 1, &items, now(), None);
-    let bytes: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
-    fake.serve_share(&key, &m, &bytes);
-    let link = trove_proto::ShareLink::new(key.public(), vec![fake.hint()]).to_string();
+    let (_, link) = fake.share_files(&key, &files);
     b.subscribe(&link, None, Trust::Normal).await.unwrap();
 
     let lookups_before = fake.state.find_value_requests.load(Ordering::SeqCst);
@@ -308,11 +304,7 @@ async fn finished_downloads_are_announced_as_provided() {
     let key = trove_proto::Keypair::from_seed([9; 32]);
     let files: Vec<(String, Vec<u8>)> =
         (0..6).map(|i| (format!("f{i}.bin"), pattern(1000 + i * 700_000, i as u8))).collect();
-    let items: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
-    let m = manifest_for(&key, 1, &items, now(), None);
-    let bytes: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
-    fake.serve_share(&key, &m, &bytes);
-    let link = trove_proto::ShareLink::new(key.public(), vec![fake.hint()]).to_string();
+    let (m, link) = fake.share_files(&key, &files);
     b.subscribe(&link, None, Trust::Normal).await.unwrap();
     let rep = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
     assert!(rep.ok(), "{rep:#?}");

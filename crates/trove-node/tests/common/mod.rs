@@ -196,6 +196,16 @@ impl FakePeer {
             self.state.files.lock().unwrap().insert(trove_proto::content::content_id(f), f.clone());
         }
     }
+
+    /// Signs and serves a share of `files` (path, bytes) for `key` (revision 1); returns its
+    /// manifest and a link naming this peer.
+    pub fn share_files(&self, key: &Keypair, files: &[(String, Vec<u8>)]) -> (Manifest, String) {
+        let items: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let m = manifest_for(key, 1, &items, now(), None);
+        let bytes: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
+        self.serve_share(key, &m, &bytes);
+        (m, trove_proto::ShareLink::new(key.public(), vec![self.hint()]).to_string())
+    }
 }
 
 /// A signed manifest for `key` with one item per (path, bytes).
