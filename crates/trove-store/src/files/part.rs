@@ -4,8 +4,10 @@
 //! what is on disk (nothing is trusted unverified, nothing verified is fetched again), and
 //! [`PartFile::finish`] checks the whole-file hash and only then renames it into place, never
 //! over an existing file unless asked to. The whole-file hash is joined from each chunk's
-//! BLAKE3 chaining value, computed from memory as the chunk arrives in whatever order
-//! ([`trove_proto::content_tree`]; only chunks verified by an earlier run are read back), and
+//! BLAKE3 chaining value, computed from memory as the chunk arrives in whatever order and
+//! joined into the tree as soon as the chunks before it are there, so a few values are held
+//! whatever the file size ([`trove_proto::content_tree`]; only chunks verified by an earlier
+//! run are read back, a few per chunk written), and
 //! written chunks are handed to the kernel's writeback at once, so finishing a large file
 //! costs little beyond the download itself. A free-space reserve is kept; running out of space is
 //! [`StoreError::DiskFull`] and leaves the part file resumable.
@@ -14,6 +16,7 @@ use crate::error::{Result, StoreError};
 use crate::files::bitmap::Bitmap;
 use crate::files::hash::{PARALLEL_MIN, hash_open_parallel, hash_open_serial};
 use crate::files::stamp::mtime_ns;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -23,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use trove_proto::ContentId;
 use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
-use trove_proto::content_tree::{ChainingValue, chunk_cv, content_id_from_cvs};
+use trove_proto::content_tree::{ChainingValue, Folder, chunk_cv};
 use trove_proto::limits::CHUNK_SIZE;
 
 /// Suffix of files being downloaded.
@@ -94,19 +97,33 @@ struct State {
     finished: bool,
 }
 
-/// Chaining values of a file's chunks (files of two or more chunks; 33 bytes per chunk).
+/// The chaining values of a file of two or more chunks: those of a prefix of the file joined
+/// into a [`Folder`] (a handful of values whatever the size), the others kept until the
+/// prefix reaches them. Chunks verified by an earlier run have no value until read back.
+#[derive(Default)]
 struct Cvs {
-    values: Vec<ChainingValue>,
-    /// Which values were computed (by this run: chunks of an earlier run have none).
-    known: Vec<bool>,
+    folded: Folder,
+    ahead: BTreeMap<u64, ChainingValue>,
+    /// A thread is reading back a chunk of an earlier run to move the prefix on.
+    catching_up: bool,
 }
 
 impl Cvs {
-    fn new(chunks: usize) -> Cvs {
-        let n = if chunks > 1 { chunks } else { 0 };
-        Cvs { values: vec![[0; 32]; n], known: vec![false; n] }
+    /// Records chunk `index`'s value and joins whatever became contiguous with the prefix.
+    fn insert(&mut self, index: u64, cv: ChainingValue) {
+        if index < self.folded.chunks() {
+            return;
+        }
+        self.ahead.insert(index, cv);
+        while let Some(cv) = self.ahead.remove(&self.folded.chunks()) {
+            self.folded.push(cv);
+        }
     }
 }
+
+/// Chunks of an earlier run read back per chunk written, to move the joined prefix past
+/// them while the download runs (what is left is read back when finishing).
+const CATCH_UP_PER_WRITE: usize = 4;
 
 /// A `.part` file being downloaded. Methods take `&self` so chunks can be written from many
 /// threads at once.
@@ -210,7 +227,7 @@ impl PartFile {
             reserve: reserve.clone(),
             resumed: allocated.is_some(),
             state: Mutex::new(State { verified: Bitmap::new(chunk_hashes.len() as u64)?, finished: false }),
-            cvs: Mutex::new(Cvs::new(chunk_hashes.len())),
+            cvs: Mutex::new(Cvs::default()),
             chunk_hashes,
         })
     }
@@ -225,30 +242,66 @@ impl PartFile {
 
     /// Forgets every chaining value (the bitmap was rebuilt or found wrong).
     fn reset_cvs(&self) {
-        *self.cvs() = Cvs::new(self.chunk_hashes.len());
+        *self.cvs() = Cvs::default();
     }
 
     /// The whole-file hash. A file of one chunk is that verified chunk; a larger one is
     /// joined from the chaining values, those missing (chunks of an earlier run) read back.
     fn whole_hash(&self) -> io::Result<ContentId> {
-        match self.chunk_count() {
+        let n = self.chunk_count();
+        match n {
             0 => return Ok(ContentId(blake3::hash(b"").into())),
             1 => return Ok(ContentId(self.chunk_hashes[0])),
             _ => {}
         }
         let mut cvs = self.cvs();
-        let mut buf = Vec::new();
-        for i in 0..cvs.values.len() {
-            if !cvs.known[i] {
-                let at = i as u64;
-                buf.resize(chunk_len(self.size, at).unwrap_or(0), 0);
-                self.file.read_exact_at(&mut buf, at * CHUNK_SIZE as u64)?;
-                cvs.values[i] = chunk_cv(at, &buf);
-                cvs.known[i] = true;
+        while cvs.folded.chunks() < n {
+            let i = cvs.folded.chunks();
+            let cv = match cvs.ahead.remove(&i) {
+                Some(cv) => cv,
+                None => self.read_cv(i)?,
+            };
+            cvs.folded.push(cv);
+        }
+        cvs.folded.root(self.size).ok_or_else(|| io::Error::other("chunk count does not match the size"))
+    }
+
+    /// The chaining value of chunk `index` as it is on disk.
+    fn read_cv(&self, index: u64) -> io::Result<ChainingValue> {
+        let mut buf = vec![0; chunk_len(self.size, index).unwrap_or(0)];
+        self.file.read_exact_at(&mut buf, index * CHUNK_SIZE as u64)?;
+        Ok(chunk_cv(index, &buf))
+    }
+
+    /// Moves the joined prefix over up to `max` chunks verified by an earlier run, reading
+    /// them back without holding the lock, one thread at a time. A failed read is left for
+    /// [`PartFile::finish`], which reads the chunk again and reports it.
+    fn catch_up(&self, max: usize) {
+        for _ in 0..max {
+            let next = {
+                let mut cvs = self.cvs();
+                let next = cvs.folded.chunks();
+                if cvs.catching_up || next >= self.chunk_count() || !self.state().verified.get(next) {
+                    return;
+                }
+                cvs.catching_up = true;
+                next
+            };
+            let cv = self.read_cv(next);
+            let mut cvs = self.cvs();
+            cvs.catching_up = false;
+            match cv {
+                Ok(cv) => cvs.insert(next, cv),
+                Err(_) => return,
             }
         }
-        content_id_from_cvs(self.size, &cvs.values)
-            .ok_or_else(|| io::Error::other("chunk count does not match the size"))
+    }
+
+    /// Values held for the whole-file hash (for tests of its memory bound).
+    #[cfg(test)]
+    fn cvs_held(&self) -> usize {
+        let cvs = self.cvs();
+        cvs.folded.held() + cvs.ahead.len()
     }
 
     /// Starts writing a range to disk without waiting (Linux), so the final sync has little
@@ -351,11 +404,14 @@ impl PartFile {
             .write_all_at(bytes, index * CHUNK_SIZE as u64)
             .map_err(StoreError::io(format!("writing chunk {index} of {}", self.part_path.display())))?;
         self.start_writeback(index * CHUNK_SIZE as u64, len);
+        // The value goes in before the chunk counts as verified: a verified chunk without
+        // one is then always from an earlier run, and only those are read back.
+        if let Some(cv) = cv {
+            self.cvs().insert(index, cv);
+        }
         let newly = self.state().verified.set(index)?;
-        if let (true, Some(cv)) = (newly, cv) {
-            let mut cvs = self.cvs();
-            cvs.values[index as usize] = cv;
-            cvs.known[index as usize] = true;
+        if newly && cv.is_some() {
+            self.catch_up(CATCH_UP_PER_WRITE);
         }
         Ok(newly)
     }
@@ -695,6 +751,38 @@ mod tests {
         for i in part.bitmap().missing().collect::<Vec<_>>() {
             part.write_chunk(i, chunk(&f, i as usize)).unwrap();
         }
+        part.finish(&f.id, false).unwrap();
+        assert_eq!(fs::read(&f.target).unwrap(), f.data);
+    }
+
+    #[test]
+    fn whole_file_hash_state_stays_small_in_order_and_after_a_resume() {
+        let n = 40usize;
+        let f = fixture(n * CHUNK_SIZE - 5);
+        let open =
+            || PartFile::create_or_open(&f.target, f.data.len() as u64, f.hashes.clone(), &no_reserve()).unwrap();
+        // Fresh, in order: the joined prefix holds one value per finished subtree.
+        let part = open();
+        let mut most = 0;
+        for i in 0..n / 2 {
+            part.write_chunk(i as u64, chunk(&f, i)).unwrap();
+            most = most.max(part.cvs_held());
+        }
+        assert!(most <= 5, "{most} values held for 20 chunks written in order");
+        drop(part);
+        // Resumed: the 20 chunks of the earlier run have no value until read back. Writes of
+        // new chunks read them back as they go, so values of later chunks do not pile up.
+        let part = open();
+        assert_eq!(part.recover().unwrap(), n as u64 / 2);
+        let mut most = 0;
+        for i in n / 2..n {
+            part.write_chunk(i as u64, chunk(&f, i)).unwrap();
+            most = most.max(part.cvs_held());
+        }
+        // Four earlier chunks are read back per write: at most 5 later values wait, next to
+        // the prefix's few (without the catch-up all 20 would).
+        assert!(most <= 10, "{most} values held while resuming");
+        assert_eq!(part.cvs().folded.chunks(), n as u64, "the earlier chunks were read back during the writes");
         part.finish(&f.id, false).unwrap();
         assert_eq!(fs::read(&f.target).unwrap(), f.data);
     }
