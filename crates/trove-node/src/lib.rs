@@ -22,6 +22,7 @@ pub mod publish;
 pub mod relay;
 mod search_hooks;
 pub mod serve;
+pub mod serve_buffers;
 pub mod settings;
 pub mod share_ref;
 pub mod sync;

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub rendezvous: Mutex<std::collections::HashMap<trove_proto::ShareId, Vec<PeerAddr>>>,
     pub peers: PeerBook,
     pub content: ContentServer,
+    /// Chunk bytes held for peers at once (read, not yet written).
+    pub serve_buffers: crate::serve_buffers::ServeBuffers,
     /// Optional limits on chunk bytes served and received.
     pub upload_throttle: Option<crate::throttle::Throttle>,
     pub download_throttle: Option<crate::throttle::Throttle>,
@@ -163,6 +165,7 @@ impl Node {
         let (announce_queue, announce_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             content: ContentServer::new(db.clone()),
+            serve_buffers: Default::default(),
             upload_throttle: (cfg.upload_limit_kib > 0)
                 .then(|| crate::throttle::Throttle::new(cfg.upload_limit_kib << 10)),
             download_throttle: (cfg.download_limit_kib > 0)

@@ -97,7 +97,7 @@ impl Inner {
                 Envelope::response(MsgType::PEX_OFFER, req.req_id, Bytes::new())
             }
             AnyRequest::HaveContent(_) => Envelope::response(MsgType::HAVE_CONTENT, req.req_id, Bytes::new()),
-            AnyRequest::GetChunk(g) => self.serve_chunk(&req, g).await,
+            AnyRequest::GetChunk(g) => self.serve_chunk(peer, &req, g).await,
             AnyRequest::GetChunkHashes(g) => match self.content.chunk_hashes(&g.content_id) {
                 Ok(Some(h)) if h.len() <= limits::MAX_CHUNK_HASHES_V1 => {
                     ok(MsgType::CHUNK_HASH_LIST, &req, &ChunkHashList { content_id: g.content_id, hashes: h })
@@ -214,7 +214,8 @@ impl Inner {
         ok(MsgType::PUBLIC_SHARE_LIST, req, &PublicShareList { shares })
     }
 
-    async fn serve_chunk(self: &Arc<Self>, req: &Envelope, g: GetChunk) -> Envelope {
+    async fn serve_chunk(self: &Arc<Self>, peer: &PeerInfo, req: &Envelope, g: GetChunk) -> Envelope {
+        let room = self.serve_buffers.reserve(&peer.node_pubkey).await;
         let me = self.clone();
         let r = tokio::task::spawn_blocking(move || me.content.chunk_payload(&g.content_id, g.chunk_index)).await;
         match r {
@@ -222,7 +223,7 @@ impl Inner {
                 if let Some(t) = &self.upload_throttle {
                     t.take(payload.len()).await;
                 }
-                Envelope::response(MsgType::CHUNK_DATA, req.req_id, payload)
+                Envelope::response(MsgType::CHUNK_DATA, req.req_id, room.hold(payload))
             }
             Ok(Err(ServeError::Withdrawn(why))) => {
                 for w in why {
