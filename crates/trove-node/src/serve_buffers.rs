@@ -23,7 +23,6 @@ const UNIT: usize = 1024;
 /// The budget.
 pub struct ServeBuffers {
     all: Arc<Semaphore>,
-    all_units: usize,
     peer_units: usize,
     /// The share of each peer that holds room now (peers holding none are dropped).
     peers: Mutex<HashMap<PubKey, Arc<Semaphore>>>,
@@ -56,10 +55,8 @@ impl Default for ServeBuffers {
 impl ServeBuffers {
     /// A budget of `all` bytes with `per_peer` bytes for each peer (each at least a chunk).
     pub fn new(all: usize, per_peer: usize) -> ServeBuffers {
-        let all_units = all.max(CHUNK_SIZE).div_ceil(UNIT);
         ServeBuffers {
-            all: Arc::new(Semaphore::new(all_units)),
-            all_units,
+            all: Arc::new(Semaphore::new(all.max(CHUNK_SIZE).div_ceil(UNIT))),
             peer_units: per_peer.max(CHUNK_SIZE).div_ceil(UNIT),
             peers: Mutex::default(),
         }
@@ -78,11 +75,6 @@ impl ServeBuffers {
         let peer = share.acquire_many_owned(chunk).await.expect("open semaphore");
         let all = self.all.clone().acquire_many_owned(chunk).await.expect("open semaphore");
         Reservation { all, peer }
-    }
-
-    /// Bytes of the budget in use.
-    pub fn in_use(&self) -> usize {
-        (self.all_units - self.all.available_permits()) * UNIT
     }
 }
 
@@ -107,6 +99,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Bytes in use of a budget of `all` bytes.
+    fn in_use(b: &ServeBuffers, all: usize) -> usize {
+        all - b.all.available_permits() * UNIT
+    }
+
     /// Whether `f` cannot finish at once.
     fn waits<F: std::future::Future>(f: F) -> bool {
         futures::FutureExt::now_or_never(f).is_none()
@@ -118,21 +115,21 @@ mod tests {
         let me = PubKey([1; 32]);
         let a = budget.reserve(&me).await.hold(vec![1; CHUNK_SIZE]);
         let b = budget.reserve(&me).await;
-        assert_eq!(budget.in_use(), 2 * CHUNK_SIZE);
+        assert_eq!(in_use(&budget, 2 * CHUNK_SIZE), 2 * CHUNK_SIZE);
         assert!(waits(budget.reserve(&me)), "a chunk beyond the budget was read");
         // A small answer keeps only its size.
         let small = b.hold(vec![2; 5000]);
-        assert_eq!(budget.in_use(), CHUNK_SIZE + 5 * UNIT);
+        assert_eq!(in_use(&budget, 2 * CHUNK_SIZE), CHUNK_SIZE + 5 * UNIT);
         // Copies (a frame queued, a payload sliced) keep the room until the last one goes.
         let queued = a.clone();
         drop(a);
-        assert_eq!(budget.in_use(), CHUNK_SIZE + 5 * UNIT);
+        assert_eq!(in_use(&budget, 2 * CHUNK_SIZE), CHUNK_SIZE + 5 * UNIT);
         assert_eq!(&queued[..3], &[1, 1, 1]);
         drop(queued);
-        assert_eq!(budget.in_use(), 5 * UNIT);
+        assert_eq!(in_use(&budget, 2 * CHUNK_SIZE), 5 * UNIT);
         let c = tokio::time::timeout(Duration::from_secs(5), budget.reserve(&me)).await.expect("room again");
         drop((c, small));
-        assert_eq!(budget.in_use(), 0);
+        assert_eq!(in_use(&budget, 2 * CHUNK_SIZE), 0);
     }
 
     #[tokio::test]
@@ -147,12 +144,28 @@ mod tests {
         assert!(waits(budget.reserve(&stalled)), "a peer got more than its share");
         // Another peer is still served.
         let o = tokio::time::timeout(Duration::from_secs(5), budget.reserve(&other)).await.expect("served");
-        assert_eq!(budget.in_use(), 3 * CHUNK_SIZE);
+        assert_eq!(in_use(&budget, 4 * CHUNK_SIZE), 3 * CHUNK_SIZE);
         drop((held, o));
-        assert_eq!(budget.in_use(), 0);
+        assert_eq!(in_use(&budget, 4 * CHUNK_SIZE), 0);
         // Shares nobody holds are forgotten.
         let _r = budget.reserve(&other).await;
         assert_eq!(budget.peers.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_default_budget_is_8_chunks_per_peer_and_32_in_all() {
+        let budget = ServeBuffers::default();
+        let mut held = Vec::new();
+        for peer in 0..4u8 {
+            for _ in 0..8 {
+                held.push(budget.reserve(&PubKey([peer; 32])).await);
+            }
+            assert!(waits(budget.reserve(&PubKey([peer; 32]))), "peer {peer} got a ninth chunk");
+        }
+        assert_eq!(in_use(&budget, SERVE_BUFFER_BYTES), SERVE_BUFFER_BYTES);
+        assert!(waits(budget.reserve(&PubKey([9; 32]))), "a 33rd chunk was read");
+        held.pop();
+        assert!(!waits(budget.reserve(&PubKey([9; 32]))), "room freed for another peer");
     }
 
     #[test]

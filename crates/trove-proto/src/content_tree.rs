@@ -1,7 +1,8 @@
 //! The ContentId of a file assembled from its chunks in any order. A 256 KiB chunk at a
 //! multiple of 256 KiB is a whole subtree of the file's BLAKE3 tree, so each chunk's
-//! chaining value can be computed on its own (from memory, as it arrives) and the root joined
-//! from them at the end: a downloader never reads its file back to check the whole-file hash.
+//! chaining value can be computed on its own (from memory, as it arrives), and a [`Folder`]
+//! joins the values in file order into the root, keeping a few values whatever the file size:
+//! a downloader never reads its file back to check the whole-file hash.
 //! (The chunk hash of SCP2P-WIRE.md §6 is the chunk hashed alone, a different value.)
 
 use crate::ids::ContentId;
@@ -15,15 +16,6 @@ pub fn chunk_cv(index: u64, bytes: &[u8]) -> ChainingValue {
     h.set_input_offset(index * CHUNK_SIZE as u64);
     h.update(bytes);
     h.finalize_non_root()
-}
-
-/// The ContentId of a file of `size` bytes from the chaining values of all its chunks in
-/// order. `None` unless the file has two or more chunks and `cvs` has one per chunk (a file
-/// of one chunk is its chunk hash).
-pub fn content_id_from_cvs(size: u64, cvs: &[ChainingValue]) -> Option<ContentId> {
-    let mut f = Folder::default();
-    cvs.iter().for_each(|cv| f.push(*cv));
-    f.root(size)
 }
 
 /// Joins chunk chaining values given in file order into the file's BLAKE3 tree as they come,
@@ -83,6 +75,13 @@ impl Folder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The ContentId of a file of `size` bytes from the values of all its chunks in order.
+    fn content_id_from_cvs(size: u64, cvs: &[ChainingValue]) -> Option<ContentId> {
+        let mut f = Folder::default();
+        cvs.iter().for_each(|cv| f.push(*cv));
+        f.root(size)
+    }
 
     fn check(size: usize) {
         let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();

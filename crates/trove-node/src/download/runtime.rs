@@ -385,12 +385,19 @@ impl Inner {
         peer: PeerIdx,
         addr: PeerAddr,
     ) -> (PeerIdx, std::result::Result<bool, String>) {
-        let r = match tokio::time::timeout(CONNECT_TIMEOUT, self.session(&addr)).await {
-            Ok(Ok(s)) => Ok(s.peer().is_v1()),
-            Ok(Err(e)) => Err(e.to_string()),
+        (peer, self.session_within(&addr, CONNECT_TIMEOUT).await.map(|s| s.peer().is_v1()))
+    }
+
+    /// The pooled session to `addr`, connecting if needed within `limit`.
+    async fn session_within(
+        self: &Arc<Self>,
+        addr: &PeerAddr,
+        limit: Duration,
+    ) -> std::result::Result<trove_net::Session, String> {
+        match tokio::time::timeout(limit, self.session(addr)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("connect timed out".into()),
-        };
-        (peer, r)
+        }
     }
 
     fn save_bitmap(&self, dl: &Download, part: &PartFile) {
@@ -411,10 +418,7 @@ impl Inner {
     ) -> ChunkResult {
         let start = Instant::now();
         let outcome = async {
-            let s = tokio::time::timeout(timeout, self.session(&addr))
-                .await
-                .map_err(|_| ChunkError::Connect("connect timed out".into()))?
-                .map_err(|e| ChunkError::Connect(e.to_string()))?;
+            let s = self.session_within(&addr, timeout).await.map_err(ChunkError::Connect)?;
             let data = s.call_timeout(&GetChunk { content_id, chunk_index: chunk }, timeout).await.map_err(|e| {
                 let f =
                     if matches!(e, trove_net::NetError::Timeout { .. }) { Failure::Timeout } else { Failure::Error };
