@@ -37,7 +37,7 @@ pub(crate) fn parties(a: trove_proto::PubKey, b: trove_proto::PubKey) -> Vec<tro
 
 /// Forwards one enveloped request; the error text goes back to the dialer.
 pub(crate) async fn forward(role: &Arc<RelayRole>, peer: &PeerInfo, rs: RelayStream) -> Result<RelayStream, String> {
-    let tunnel = role.tunnel(rs.relay_slot_id)?;
+    let tunnel = role.tunnel_soon(rs.relay_slot_id).await?;
     let inner =
         Envelope::from_bytes(&rs.payload).map_err(|e| format!("relay stream payload is not an envelope: {e}"))?;
     if is_relay_op(inner.msg_type) {

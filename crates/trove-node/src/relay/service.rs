@@ -14,11 +14,11 @@ use super::tunnel::Tunnel;
 use crate::events::Event;
 use crate::node::Inner;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{Notify, broadcast, oneshot, watch};
 use trove_net::stream::Stream;
 use trove_net::{PeerInfo, Reply};
 use trove_proto::wire::{
@@ -33,6 +33,25 @@ pub(crate) struct Pending {
     pub tx: oneshot::Sender<Stream>,
 }
 
+/// How long an open or a forwarded request waits for a tunnel that is being attached. The
+/// owner learns its slot from RELAY_REGISTERED, written just before the relay takes over the
+/// stream it was sent on as the tunnel, so a request may name the slot a moment early.
+const ATTACH_WAIT: Duration = Duration::from_secs(5);
+
+/// Marks a slot's tunnel as being attached until dropped (attached, or the registering
+/// stream lost).
+pub(crate) struct Attaching {
+    role: Arc<RelayRole>,
+    slot: u64,
+}
+
+impl Drop for Attaching {
+    fn drop(&mut self) {
+        self.role.attaching.lock().expect("attaching").remove(&self.slot);
+        self.role.attach_done.notify_waiters();
+    }
+}
+
 /// The relay role's state.
 pub(crate) struct RelayRole {
     pub settings: RelaySettings,
@@ -45,6 +64,9 @@ pub(crate) struct RelayRole {
     /// Flips to true at shutdown: splices and keepalives end.
     pub stop: watch::Sender<bool>,
     events: broadcast::Sender<Event>,
+    /// Slots whose tunnel is being attached (see [`Attaching`]).
+    attaching: Mutex<HashSet<u64>>,
+    attach_done: Notify,
 }
 
 pub(crate) fn error(req: &Envelope, text: &str) -> Reply {
@@ -74,6 +96,8 @@ impl RelayRole {
             counters: Counters::default(),
             stop: watch::channel(false).0,
             events,
+            attaching: Mutex::default(),
+            attach_done: Notify::new(),
             settings,
         })
     }
@@ -113,6 +137,30 @@ impl RelayRole {
 
     pub fn refused(&self) {
         Counters::add(&self.counters.refused, 1);
+    }
+
+    /// Marks `slot`'s tunnel as being attached while the guard lives.
+    fn attaching(self: &Arc<Self>, slot: u64) -> Attaching {
+        self.attaching.lock().expect("attaching").insert(slot);
+        Attaching { role: self.clone(), slot }
+    }
+
+    /// The live tunnel of a slot, waiting up to [`ATTACH_WAIT`] for one being attached.
+    pub async fn tunnel_soon(&self, slot: u64) -> Result<Arc<Tunnel>, &'static str> {
+        let deadline = tokio::time::Instant::now() + ATTACH_WAIT;
+        loop {
+            // Registered before looking, so an attachment in between is not missed.
+            let done = self.attach_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            let found = self.tunnel(slot);
+            if found.is_ok() || !self.attaching.lock().expect("attaching").contains(&slot) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return found;
+            }
+        }
     }
 
     /// The live tunnel of a slot.
@@ -226,9 +274,11 @@ impl RelayRole {
         let peer = peer.clone();
         let weak = Arc::downgrade(inner);
         let frame_body = inner.endpoint.config().timeouts.frame_body;
+        let attaching = self.attaching(slot);
         Reply::RespondAndTake(
             resp,
             Box::new(move |stream| {
+                let _attaching = attaching;
                 if *role.stop.borrow() {
                     return;
                 }
@@ -293,5 +343,74 @@ impl RelayRole {
     /// Reservations held by `key`.
     pub fn owned_by(&self, key: &PubKey) -> usize {
         self.slots.lock().expect("slots").count_owned(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trove_proto::wire::{Capabilities, Transport};
+
+    fn role() -> Arc<RelayRole> {
+        RelayRole::new(RelaySettings::server(), &Keypair::from_seed([3; 32]), broadcast::channel(8).0)
+    }
+
+    fn registered(role: &RelayRole, owner: PubKey) -> u64 {
+        let ip = "127.0.0.1".parse().unwrap();
+        role.slots.lock().unwrap().register(owner, ip, None, true, unix_now()).unwrap().0
+    }
+
+    /// A tunnel over an in-memory stream, and the firewalled node's end of it.
+    fn tunnel_of(owner: PubKey, slot: u64) -> (Arc<Tunnel>, tokio::io::DuplexStream) {
+        let peer = PeerInfo {
+            node_pubkey: owner,
+            node_id: owner.node_id(),
+            capabilities: Capabilities::default(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+            transport: Transport::Tcp,
+            features: Vec::new(),
+            bound: false,
+            listen_addrs: Vec::new(),
+        };
+        let (near, far) = tokio::io::duplex(1024);
+        let t = Duration::from_secs(5);
+        (Tunnel::start(Stream::from_io(near), &peer, slot, 4, t, t), far)
+    }
+
+    /// An open that names a slot whose registration was just answered waits for the
+    /// tunnel instead of being refused.
+    #[tokio::test]
+    async fn a_request_for_a_slot_being_attached_waits_for_its_tunnel() {
+        let role = role();
+        let owner = PubKey([5; 32]);
+        let slot = registered(&role, owner);
+        assert_eq!(role.tunnel_soon(slot).await.err(), Some("relay slot has no tunnel"), "nothing being attached");
+        let attaching = role.attaching(slot);
+        let r2 = role.clone();
+        let waiter = tokio::spawn(async move { r2.tunnel_soon(slot).await.map(|t| t.serial) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "refused before the tunnel was attached");
+        let (t, _node_end) = tunnel_of(owner, slot);
+        role.slots.lock().unwrap().attach(slot, &owner, t.clone()).unwrap();
+        drop(attaching);
+        let got = tokio::time::timeout(Duration::from_secs(2), waiter).await.expect("woken").unwrap();
+        assert_eq!(got, Ok(t.serial));
+    }
+
+    /// A registration whose stream was lost before the tunnel was attached refuses the
+    /// waiting request at once, not after the wait.
+    #[tokio::test]
+    async fn a_lost_registration_refuses_the_waiting_request_at_once() {
+        let role = role();
+        let slot = registered(&role, PubKey([6; 32]));
+        let attaching = role.attaching(slot);
+        let r2 = role.clone();
+        let waiter = tokio::spawn(async move { r2.tunnel_soon(slot).await.map(|t| t.serial) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(attaching);
+        let got =
+            tokio::time::timeout(Duration::from_secs(2), waiter).await.expect("woken before ATTACH_WAIT").unwrap();
+        assert_eq!(got, Err("relay slot has no tunnel"));
     }
 }

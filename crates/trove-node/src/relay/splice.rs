@@ -49,7 +49,7 @@ pub(crate) async fn open(
         role.refused();
         error(req, text)
     };
-    let tunnel = match role.tunnel(o.relay_slot_id) {
+    let tunnel = match role.tunnel_soon(o.relay_slot_id).await {
         Ok(t) => t,
         Err(text) => return refuse(text),
     };
