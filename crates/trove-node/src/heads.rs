@@ -60,19 +60,12 @@ impl HeadBoard {
     /// otherwise as soon as one is offered, or empty after `wait`.
     pub async fn wait_newer(&self, watched: &[(ShareId, u64)], wait: Duration) -> Vec<ShareHead> {
         let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        crate::wait::until(&self.changed, deadline, || {
             let found = self.newer_than(watched);
-            if !found.is_empty() || self.closed.load(std::sync::atomic::Ordering::SeqCst) {
-                return found;
-            }
-            tokio::select! {
-                _ = &mut notified => continue,
-                _ = tokio::time::sleep_until(deadline) => return Vec::new(),
-            }
-        }
+            if !found.is_empty() || self.closed.load(std::sync::atomic::Ordering::SeqCst) { Ok(found) } else { Err(()) }
+        })
+        .await
+        .unwrap_or_default()
     }
 }
 

@@ -28,6 +28,7 @@ pub mod share_ref;
 pub mod sync;
 pub mod throttle;
 pub mod views;
+mod wait;
 
 pub use config::NodeConfig;
 pub use error::{NodeError, Result};

@@ -148,19 +148,13 @@ impl RelayRole {
     /// The live tunnel of a slot, waiting up to [`ATTACH_WAIT`] for one being attached.
     pub async fn tunnel_soon(&self, slot: u64) -> Result<Arc<Tunnel>, &'static str> {
         let deadline = tokio::time::Instant::now() + ATTACH_WAIT;
-        loop {
-            // Registered before looking, so an attachment in between is not missed.
-            let done = self.attach_done.notified();
-            tokio::pin!(done);
-            done.as_mut().enable();
-            let found = self.tunnel(slot);
-            if found.is_ok() || !self.attaching.lock().expect("attaching").contains(&slot) {
-                return found;
-            }
-            if tokio::time::timeout_at(deadline, done).await.is_err() {
-                return found;
-            }
-        }
+        // Waits while the slot has no tunnel but one is being attached.
+        crate::wait::until(&self.attach_done, deadline, || match self.tunnel(slot) {
+            Err(e) if self.attaching.lock().expect("attaching").contains(&slot) => Err(e),
+            found => Ok(found),
+        })
+        .await
+        .unwrap_or_else(Err)
     }
 
     /// The live tunnel of a slot.
