@@ -55,6 +55,16 @@ pub fn content(root: &Path, files: usize, size: u64) -> std::io::Result<PathBuf>
     Ok(dir)
 }
 
+/// One file of `size` zero bytes made as a hole, so it takes no disk space: for files larger
+/// than the disk (their download then needs a compressing filesystem; see BENCHMARKS.md).
+pub fn zeros(root: &Path, size: u64) -> std::io::Result<PathBuf> {
+    let dir = root.join(format!("zeros-{size}"));
+    std::fs::create_dir_all(&dir)?;
+    let f = std::fs::File::create(dir.join("zeros.bin"))?;
+    f.set_len(size)?;
+    Ok(dir)
+}
+
 /// Reads every file once so publishing measures warm-cache hashing.
 pub fn warm(dir: &Path) {
     let mut buf = vec![0u8; 1 << 20];
@@ -92,6 +102,16 @@ pub enum Listen {
 
 /// A loopback node for benchmarks.
 pub async fn node(dir: &Path, listen: Listen, bootstrap: Vec<String>) -> anyhow::Result<Node> {
+    node_with(dir, listen, bootstrap, |_| {}).await
+}
+
+/// [`node`] with `f` applied to its configuration last.
+pub async fn node_with(
+    dir: &Path,
+    listen: Listen,
+    bootstrap: Vec<String>,
+    f: impl FnOnce(&mut NodeConfig),
+) -> anyhow::Result<Node> {
     let mut c = NodeConfig::loopback(dir);
     if listen == Listen::Quic {
         c.listen_tcp = None;
@@ -101,6 +121,7 @@ pub async fn node(dir: &Path, listen: Listen, bootstrap: Vec<String>) -> anyhow:
     }
     c.bootstrap = bootstrap;
     c.request_timeout_secs = 60;
+    f(&mut c);
     Ok(Node::start(c).await?)
 }
 

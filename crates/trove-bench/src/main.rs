@@ -69,7 +69,15 @@ enum Cmd {
         size: u64,
         #[arg(long, default_value_t = 1)]
         files: usize,
-        /// Where content files are made (reused between runs).
+        /// One file of zeros made as a hole instead of random content, for sizes beyond the
+        /// disk (put `--dir` on a compressing filesystem).
+        #[arg(long)]
+        zeros: bool,
+        /// Upload limit of each seeder per second (e.g. 100MiB), as on links slower than the
+        /// downloader's: shows how the download spreads over the seeders.
+        #[arg(long, value_parser = fixture::parse_size)]
+        seeder_upload_limit: Option<u64>,
+        /// Where content files are made (reused between runs) and downloads are written.
         #[arg(long, default_value = "/var/tmp/trove-bench")]
         dir: std::path::PathBuf,
     },
@@ -137,10 +145,14 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         match cli.cmd {
             Cmd::Session { transport, seconds, in_flight } => session::run(&transport.list(), seconds, in_flight).await,
-            Cmd::Transfer { transport, seeders, size, files, dir } => {
+            Cmd::Transfer { transport, seeders, size, files, zeros, seeder_upload_limit, dir } => {
                 std::fs::create_dir_all(&dir)?;
+                if zeros && files != 1 {
+                    anyhow::bail!("--zeros makes one file; leave out --files");
+                }
                 for t in transport.list() {
-                    transfer::run(&dir, t, seeders, files, size).await?;
+                    let spec = transfer::Spec { transport: t, seeders, files, size, zeros, seeder_upload_limit };
+                    transfer::run(&dir, &spec).await?;
                 }
                 Ok(())
             }

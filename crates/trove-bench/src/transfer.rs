@@ -47,10 +47,25 @@ fn retire(work: &Path, out: tempfile::TempDir, files: usize) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize, size: u64) -> anyhow::Result<()> {
+/// What one `transfer` run measures.
+pub struct Spec {
+    pub transport: Transport,
+    pub seeders: usize,
+    pub files: usize,
+    pub size: u64,
+    /// One file of zeros made as a hole (see [`fixture::zeros`]).
+    pub zeros: bool,
+    /// Bytes per second each seeder uploads at most.
+    pub seeder_upload_limit: Option<u64>,
+}
+
+pub async fn run(work: &Path, spec: &Spec) -> anyhow::Result<()> {
+    let &Spec { transport, seeders, files, size, zeros, seeder_upload_limit } = spec;
     empty_trash(work);
-    let content = fixture::content(work, files, size)?;
-    fixture::warm(&content);
+    let content = if zeros { fixture::zeros(work, size)? } else { fixture::content(work, files, size)? };
+    if !zeros {
+        fixture::warm(&content);
+    }
     let listen = match transport {
         Transport::Tcp => Listen::Tcp,
         Transport::Quic => Listen::Quic,
@@ -59,7 +74,10 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
     let mut nodes = Vec::new();
     let mut link = String::new();
     for (i, d) in dirs.iter().enumerate() {
-        let n = fixture::node(d.path(), listen, Vec::new()).await?;
+        let n = fixture::node_with(d.path(), listen, Vec::new(), |c| {
+            c.upload_limit_kib = seeder_upload_limit.map_or(0, |b| (b >> 10).max(1));
+        })
+        .await?;
         // Every seeder publishes the same files: the contents are the same, so each serves
         // every chunk of the download.
         let r = n
@@ -77,12 +95,12 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
     let hints: Vec<String> = nodes.iter().flat_map(fixture::hints).collect();
     let out = tempfile::tempdir_in(work)?;
     let data = tempfile::tempdir()?;
-    let spec = json!({"data": data.path(), "out": out.path(), "link": link, "bootstrap": hints, "listen": format!("{listen:?}")});
+    let child_spec = json!({"data": data.path(), "out": out.path(), "link": link, "bootstrap": hints, "listen": format!("{listen:?}")});
     let cpu0 = cpu_seconds();
     let rss_before = rss_mib();
     let sampler = RssSampler::start();
     let child =
-        Command::new(std::env::current_exe()?).args(["transfer-child", "--spec", &spec.to_string()]).output()?;
+        Command::new(std::env::current_exe()?).args(["transfer-child", "--spec", &child_spec.to_string()]).output()?;
     let rss_serving = sampler.stop();
     if !child.status.success() {
         anyhow::bail!("downloader failed: {}", String::from_utf8_lossy(&child.stderr));
@@ -92,7 +110,8 @@ pub async fn run(work: &Path, transport: Transport, seeders: usize, files: usize
     let secs = r["seconds"].as_f64().unwrap_or(0.0);
     let bytes = files as u64 * size;
     let extra = json!({
-        "transport": transport.as_str(), "seeders": seeders, "files": files, "file_bytes": size, "seconds": secs,
+        "transport": transport.as_str(), "seeders": seeders, "files": files, "file_bytes": size, "zeros": zeros,
+        "seeder_upload_limit_mib_s": seeder_upload_limit.map(|b| b as f64 / (1u64 << 20) as f64), "seconds": secs,
         "downloader_peak_rss_mib": r["peak_rss_mib"], "downloader_cpu_cores": r["cpu_cores"],
         "seeders_cpu_cores": seeder_cpu / secs.max(1e-9), "seeders_peak_rss_mib": peak_rss_mib(),
         "seeders_rss_while_serving_mib": rss_serving, "seeders_rss_before_serving_mib": rss_before,

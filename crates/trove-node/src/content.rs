@@ -1,5 +1,7 @@
-//! Serving content from files in place: a cache of open [`ChunkSource`]s per content id.
-//! Each chunk is checked before it leaves (file unchanged, chunk hash matches); a file that
+//! Serving content from files in place: a cache of open [`ChunkSource`]s per content id,
+//! answering chunks and pages of chunk hash lists. Each chunk is checked before it leaves
+//! (file unchanged, chunk hash matches), a hash list page after the file is checked
+//! unchanged; a file that
 //! changed is withdrawn (its record removed) and the next file holding the same content is
 //! tried, so a changed file is never served wrong (TEST-MATRIX FT-7).
 
@@ -25,6 +27,12 @@ pub enum ServeError {
     Store(StoreError),
 }
 
+impl From<StoreError> for ServeError {
+    fn from(e: StoreError) -> Self {
+        ServeError::Store(e)
+    }
+}
+
 /// The cache.
 pub struct ContentServer {
     db: Db,
@@ -37,22 +45,18 @@ impl ContentServer {
         ContentServer { db, open: Mutex::new(HashMap::new()) }
     }
 
-    /// Chunk hashes of a content we hold.
-    pub fn chunk_hashes(&self, id: &ContentId) -> Result<Option<Vec<Hash>>, StoreError> {
-        if let Some(s) = self.open.lock().expect("sources").get(id) {
-            return Ok(Some(s.chunk_hashes().to_vec()));
-        }
-        self.db.chunk_hashes(id)
-    }
-
     fn source(&self, id: &ContentId, withdrawn: &mut Vec<String>) -> Result<Option<Arc<ChunkSource>>, StoreError> {
         if let Some(s) = self.open.lock().expect("sources").get(id) {
             return Ok(Some(s.clone()));
         }
         let Some(info) = self.db.content(id)? else { return Ok(None) };
         let Some(hashes) = self.db.chunk_hashes(id)? else { return Ok(None) };
-        for p in &info.paths {
-            match ChunkSource::open(&p.path, p.size, p.mtime_ns, hashes.clone()) {
+        let last = info.paths.len().saturating_sub(1);
+        let mut hashes = Some(hashes);
+        for (i, p) in info.paths.iter().enumerate() {
+            // The last file tried takes the list itself: one copy of a large list at a time.
+            let list = if i == last { hashes.take() } else { hashes.clone() }.unwrap_or_default();
+            match ChunkSource::open(&p.path, p.size, p.mtime_ns, list) {
                 Ok(src) => {
                     let src = Arc::new(src);
                     let mut open = self.open.lock().expect("sources");
@@ -77,6 +81,39 @@ impl ContentServer {
     /// The CHUNK_DATA payload for chunk `index` of `id`, the chunk read and verified straight
     /// into place after the payload header (blocking: call from a blocking task).
     pub fn chunk_payload(&self, id: &ContentId, index: u32) -> Result<Vec<u8>, ServeError> {
+        self.with_source(id, |src| {
+            let len = trove_proto::content::chunk_len(src.size(), index as u64).ok_or(ServeError::NotFound)?;
+            let mut payload = trove_proto::wire::ChunkData::payload_head(id, index, len);
+            src.read_chunk_into(index as u64, &mut payload)?;
+            Ok(payload)
+        })
+    }
+
+    /// The length of the chunk hash list of `id` and `count` hashes of it from `start` (fewer
+    /// at its end, none from past it), once the file is checked unchanged. They are copied
+    /// from the open source: a page of a 100 GiB file's list costs the page, not a copy of the
+    /// whole 13 MB list.
+    pub fn chunk_hashes_page(
+        &self,
+        id: &ContentId,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<Hash>), ServeError> {
+        self.with_source(id, |src| {
+            src.check_unchanged()?;
+            let h = src.chunk_hashes();
+            let start = start.min(h.len());
+            Ok((h.len(), h[start..start.saturating_add(count).min(h.len())].to_vec()))
+        })
+    }
+
+    /// Runs `f` on an open source of `id`. A file found changed is withdrawn (its record
+    /// removed) and the next file holding the content is tried.
+    fn with_source<T>(
+        &self,
+        id: &ContentId,
+        f: impl Fn(&ChunkSource) -> Result<T, ServeError>,
+    ) -> Result<T, ServeError> {
         let mut withdrawn = Vec::new();
         for _ in 0..8 {
             let src = match self.source(id, &mut withdrawn) {
@@ -85,20 +122,15 @@ impl ContentServer {
                 Ok(None) => return Err(ServeError::Withdrawn(withdrawn)),
                 Err(e) => return Err(ServeError::Store(e)),
             };
-            let Some(len) = trove_proto::content::chunk_len(src.size(), index as u64) else {
-                return Err(ServeError::NotFound);
-            };
-            let mut payload = trove_proto::wire::ChunkData::payload_head(id, index, len);
-            match src.read_chunk_into(index as u64, &mut payload) {
-                Ok(()) => return Ok(payload),
-                Err(StoreError::Changed(why)) => {
+            match f(&src) {
+                Err(ServeError::Store(StoreError::Changed(why))) => {
                     self.open.lock().expect("sources").remove(id);
                     if let Err(e) = self.db.remove_content_path(src.path()) {
                         return Err(ServeError::Store(e));
                     }
                     withdrawn.push(why);
                 }
-                Err(e) => return Err(ServeError::Store(e)),
+                other => return other,
             }
         }
         Err(ServeError::Withdrawn(withdrawn))

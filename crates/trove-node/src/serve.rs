@@ -98,30 +98,33 @@ impl Inner {
             }
             AnyRequest::HaveContent(_) => Envelope::response(MsgType::HAVE_CONTENT, req.req_id, Bytes::new()),
             AnyRequest::GetChunk(g) => self.serve_chunk(peer, &req, g).await,
-            AnyRequest::GetChunkHashes(g) => match self.content.chunk_hashes(&g.content_id) {
-                Ok(Some(h)) if h.len() <= limits::MAX_CHUNK_HASHES_V1 => {
-                    ok(MsgType::CHUNK_HASH_LIST, &req, &ChunkHashList { content_id: g.content_id, hashes: h })
-                }
-                Ok(Some(_)) => err(&req, "chunk hash list too large for one message; use GET_CHUNK_HASHES_PAGE"),
-                _ => err(&req, "chunk hashes not found"),
-            },
-            AnyRequest::GetChunkHashesPage(g) => match self.content.chunk_hashes(&g.content_id) {
-                Ok(Some(h)) => {
-                    let start = g.start as usize;
-                    if start > h.len() {
-                        return err(&req, "start past the end of the chunk hash list");
+            AnyRequest::GetChunkHashes(g) => {
+                let max = limits::MAX_CHUNK_HASHES_V1;
+                match self.content.chunk_hashes_page(&g.content_id, 0, max) {
+                    Ok((total, hashes)) if total <= max => {
+                        ok(MsgType::CHUNK_HASH_LIST, &req, &ChunkHashList { content_id: g.content_id, hashes })
                     }
-                    let end = (start + g.count.min(MAX_HASHES_PAGE) as usize).min(h.len());
-                    let page = ChunkHashesPage {
-                        content_id: g.content_id,
-                        total: h.len() as u32,
-                        start: g.start,
-                        hashes: h[start..end].to_vec(),
-                    };
-                    ok(MsgType::CHUNK_HASHES_PAGE, &req, &page)
+                    Ok(_) => err(&req, "chunk hash list too large for one message; use GET_CHUNK_HASHES_PAGE"),
+                    Err(e) => self.hashes_not_found(&req, &g.content_id, e),
                 }
-                _ => err(&req, "chunk hashes not found"),
-            },
+            }
+            AnyRequest::GetChunkHashesPage(g) => {
+                match self.content.chunk_hashes_page(
+                    &g.content_id,
+                    g.start as usize,
+                    g.count.min(MAX_HASHES_PAGE) as usize,
+                ) {
+                    Ok((total, _)) if g.start as usize > total => {
+                        err(&req, "start past the end of the chunk hash list")
+                    }
+                    Ok((total, hashes)) => {
+                        let page =
+                            ChunkHashesPage { content_id: g.content_id, total: total as u32, start: g.start, hashes };
+                        ok(MsgType::CHUNK_HASHES_PAGE, &req, &page)
+                    }
+                    Err(e) => self.hashes_not_found(&req, &g.content_id, e),
+                }
+            }
             AnyRequest::WatchHeads(w) => {
                 let wait = Duration::from_millis(w.wait_ms.min(MAX_WATCH_MS) as u64);
                 let heads = self.heads.wait_newer(&w.shares, wait).await;
@@ -225,18 +228,31 @@ impl Inner {
                 }
                 Envelope::response(MsgType::CHUNK_DATA, req.req_id, room.hold(payload))
             }
-            Ok(Err(ServeError::Withdrawn(why))) => {
+            Ok(Err(e)) => {
+                let what = format!("chunk {} of {}", g.chunk_index, g.content_id.short());
+                self.not_served(req, &what, "chunk not found", e)
+            }
+            Err(_) => err(req, "chunk not found"),
+        }
+    }
+
+    fn hashes_not_found(&self, req: &Envelope, id: &trove_proto::ContentId, e: ServeError) -> Envelope {
+        self.not_served(req, &format!("the chunk hashes of {}", id.short()), "chunk hashes not found", e)
+    }
+
+    /// The error `answer` when `what` cannot be served: files found changed are reported as
+    /// withdrawn, storage errors logged.
+    fn not_served(&self, req: &Envelope, what: &str, answer: &str, e: ServeError) -> Envelope {
+        match e {
+            ServeError::Withdrawn(why) => {
                 for w in why {
                     tracing::warn!("withdrew a changed file: {w}");
                     self.emit(Event::ContentWithdrawn { path: w.clone(), reason: w });
                 }
-                err(req, "chunk not found")
             }
-            Ok(Err(ServeError::Store(e))) => {
-                tracing::warn!("serving chunk {} of {}: {e}", g.chunk_index, g.content_id.short());
-                err(req, "chunk not found")
-            }
-            _ => err(req, "chunk not found"),
+            ServeError::Store(e) => tracing::warn!("serving {what}: {e}"),
+            ServeError::NotFound => {}
         }
+        err(req, answer)
     }
 }

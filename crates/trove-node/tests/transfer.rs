@@ -331,3 +331,48 @@ async fn finished_downloads_are_announced_as_provided() {
     .expect("every downloaded file is announced with this node's address");
     b.shutdown().await;
 }
+
+/// A seeder answers the v1 chunk hash list and the paged extension from the open file's
+/// list: pages cut at the end, an empty page at the end, a start past it refused; a file
+/// changed on disk is withdrawn and its list no longer answered (FT-7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_hash_lists_are_served_whole_and_in_pages() {
+    use trove_proto::content::{chunk_hash, hash_reader};
+    use trove_proto::limits::CHUNK_SIZE;
+    use trove_proto::wire::{GetChunkHashes, GetChunkHashesPage, PeerAddr, Transport};
+    let (d, content) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let seeder = node(d.path()).await;
+    write_tree(content.path(), &[("ten.bin", 10 * CHUNK_SIZE - 7)]);
+    let file = content.path().join("ten.bin");
+    seeder
+        .publish(PublishRequest { paths: vec![file.clone()], name: Some("ten".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let id = hash_reader(std::fs::File::open(&file).unwrap()).unwrap().content_id;
+    let bytes = std::fs::read(&file).unwrap();
+    let want: Vec<_> = bytes.chunks(CHUNK_SIZE).map(chunk_hash).collect();
+
+    let client = FakePeer::start(true).await;
+    let addr = PeerAddr::new(seeder.tcp_addr().unwrap(), Transport::Tcp).with_hint(seeder.node_pubkey());
+    let s = client.endpoint.connect(&addr).await.unwrap();
+    let whole = s.call(&GetChunkHashes { content_id: id }).await.unwrap();
+    assert_eq!(whole.hashes, want);
+    let page = |start: u32, count: u32| GetChunkHashesPage { content_id: id, start, count };
+    let mut paged = Vec::new();
+    for (start, count, len) in [(0, 4, 4), (4, 100, 6), (10, 5, 0)] {
+        let p = s.call(&page(start, count)).await.unwrap();
+        assert_eq!((p.content_id, p.start, p.total, p.hashes.len()), (id, start, 10, len));
+        paged.extend(p.hashes);
+    }
+    assert_eq!(paged, want);
+    let e = s.call(&page(11, 1)).await.unwrap_err().to_string();
+    assert!(e.contains("past the end"), "{e}");
+    let other = trove_proto::ContentId([7; 32]);
+    assert!(s.call(&GetChunkHashesPage { content_id: other, start: 0, count: 1 }).await.is_err());
+
+    // The file changes on disk: the seeder stops answering for it.
+    std::fs::write(&file, b"something else").unwrap();
+    let e = s.call(&page(0, 4)).await.unwrap_err().to_string();
+    assert!(e.contains("not found"), "{e}");
+    seeder.shutdown().await;
+}

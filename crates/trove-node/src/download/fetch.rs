@@ -166,6 +166,8 @@ impl Inner {
                 if t as u64 > MAX_FETCH_CHUNKS {
                     return Err(NodeError::Invalid(format!("claims {t} chunks, more than this node accepts")));
                 }
+                // Sized once: growing by doubling would hold the old and the new list at once.
+                out.reserve_exact((t as usize).saturating_sub(out.len()));
                 if page.content_id != *id
                     || page.start as usize != out.len()
                     || page.total != t

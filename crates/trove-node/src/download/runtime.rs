@@ -19,7 +19,7 @@ use trove_proto::wire::ext::MAX_HASHES_PAGE;
 use trove_proto::wire::{GetChunk, GetChunkHashes, GetChunkHashesPage, PeerAddr, Providers};
 use trove_proto::{ContentId, ShareId, cbor, dht_key};
 use trove_store::StoreError;
-use trove_store::db::{ContentSource, Download, DownloadState, Origin};
+use trove_store::db::{Download, DownloadState};
 use trove_store::files::{PartFile, SpaceReserve};
 
 /// How often progress is reported and the bitmap saved.
@@ -31,6 +31,9 @@ const LATE_DISCOVERY: Duration = Duration::from_secs(1);
 const DISCOVERY_ROUNDS: usize = 3;
 /// How long a provider has to connect before it is dropped from the swarm.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Room reserved up front for a fetched chunk hash list at most (the list of a 1 TiB file;
+/// untouched room costs no memory).
+const MAX_RESERVED_HASHES: u64 = (1 << 40) / trove_proto::limits::CHUNK_SIZE as u64;
 
 /// Outcome of one file download.
 #[derive(Debug)]
@@ -99,7 +102,8 @@ impl Inner {
     async fn hashes_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId, count: u64) -> Result<Vec<Hash>> {
         let s = self.session(p).await?;
         if s.peer().has(features::PAGED_HASHES) && count > trove_proto::limits::MAX_CHUNK_HASHES_V1 as u64 / 2 {
-            let mut out: Vec<Hash> = Vec::new();
+            // Sized once: growing by doubling would hold the old and the new list at once.
+            let mut out: Vec<Hash> = Vec::with_capacity(count.min(MAX_RESERVED_HASHES) as usize);
             while (out.len() as u64) < count {
                 let page = s
                     .call(&GetChunkHashesPage { content_id: *id, start: out.len() as u32, count: MAX_HASHES_PAGE })
@@ -355,16 +359,7 @@ impl Inner {
                 return Err(e.into());
             }
         };
-        let source = ContentSource {
-            content_id: dl.content_id,
-            path: finished.path.clone(),
-            size: finished.size,
-            mtime_ns: finished.mtime_ns,
-            chunk_hashes: part.chunk_hashes().to_vec(),
-            chunk_list_hash: dl.chunk_list_hash,
-            origin: Origin::Downloaded,
-        };
-        self.db.complete_download(dl.id, &part.bitmap().to_bytes(), &source)?;
+        self.db.complete_download(dl.id, &part.bitmap().to_bytes(), &finished.path, finished.mtime_ns)?;
         self.emit(Event::DownloadComplete {
             download_id: dl.id.0,
             path: finished.path.display().to_string(),

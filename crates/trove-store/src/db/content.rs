@@ -5,6 +5,7 @@
 //! inserts all its files in one transaction with [`Db::add_content_batch`].
 
 use super::Db;
+use super::downloads::Download;
 use super::sql::{Ctx, blob_hashes, col_fixed, col_path, col_u64, conv_err, hashes_blob, int, now_int, path_blob};
 use crate::error::{Result, StoreError};
 use rusqlite::types::Type;
@@ -238,26 +239,16 @@ pub(crate) fn insert_sources(tx: &Transaction<'_>, sources: &[ContentSource], wh
     for s in sources {
         check_source(s)?;
     }
-    let what = what.to_string();
     let now = now_int();
     let mut ins_content = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
         )
-        .ctx(|| what.clone())?;
-    let mut old = tx.prepare_cached("SELECT content_id FROM content_paths WHERE path = ?1").ctx(|| what.clone())?;
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO content_paths (path, content_id, mtime_ns, origin, added_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (path) DO UPDATE SET content_id = excluded.content_id,
-                     mtime_ns = excluded.mtime_ns, origin = excluded.origin, added_at = excluded.added_at",
-        )
-        .ctx(|| what.clone())?;
+        .ctx(|| what.to_string())?;
     let mut replaced: Vec<Vec<u8>> = Vec::new();
     for s in sources {
         let ctx = || format!("saving content {} at {}", s.content_id.short(), s.path.display());
-        let path = path_blob(&s.path)?;
         ins_content
             .execute(params![
                 &s.content_id.0[..],
@@ -267,16 +258,84 @@ pub(crate) fn insert_sources(tx: &Transaction<'_>, sources: &[ContentSource], wh
                 now
             ])
             .ctx(ctx)?;
-        let previous: Option<Vec<u8>> = old.query_row([&path], |r| r.get(0)).optional().ctx(ctx)?;
-        if let Some(p) = previous.filter(|p| p[..] != s.content_id.0[..]) {
-            replaced.push(p);
-        }
-        upsert.execute(params![path, &s.content_id.0[..], s.mtime_ns, s.origin.as_str(), now]).ctx(ctx)?;
+        replaced.extend(link_path(tx, &s.path, &s.content_id, s.mtime_ns, s.origin, now)?);
     }
     for id in replaced {
-        drop_if_orphan(tx, &id).ctx(|| what.clone())?;
+        drop_if_orphan(tx, &id).ctx(|| what.to_string())?;
     }
     Ok(())
+}
+
+/// Records a finished download as a content source in the caller's transaction. Its chunk
+/// hash list is copied inside SQLite from the download's row, where it was stored when
+/// fetched (for a 100 GiB file the list is 13 MB, and handing it over from memory would copy
+/// it twice more at the moment the download finishes). A file of at most one chunk has no
+/// stored list: its list follows from the content id and is checked like any source's.
+pub(crate) fn insert_downloaded(tx: &Transaction<'_>, d: &Download, path: &Path, mtime_ns: i64) -> Result<()> {
+    if !d.has_chunk_hashes {
+        let chunk_hashes = match d.chunk_count {
+            0 => Vec::new(),
+            1 => vec![d.content_id.0],
+            n => {
+                return Err(StoreError::Invalid(format!(
+                    "download {} of {n} chunks has no chunk hash list to keep",
+                    d.id
+                )));
+            }
+        };
+        let source = ContentSource {
+            content_id: d.content_id,
+            path: path.to_path_buf(),
+            size: d.size,
+            mtime_ns,
+            chunk_hashes,
+            chunk_list_hash: d.chunk_list_hash,
+            origin: Origin::Downloaded,
+        };
+        return insert_sources(tx, std::slice::from_ref(&source), &format!("completing download {}", d.id));
+    }
+    let ctx = || format!("saving content {} at {}", d.content_id.short(), path.display());
+    if !path.is_absolute() {
+        return Err(StoreError::Invalid(format!("{}: the path is not absolute", ctx())));
+    }
+    let now = now_int();
+    // The list was checked against the chunk count and chunk_list_hash when it was stored.
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
+             SELECT content_id, size, chunk_hashes, chunk_list_hash, ?2 FROM downloads WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![d.id.0, now]))
+    .ctx(ctx)?;
+    if let Some(old) = link_path(tx, path, &d.content_id, mtime_ns, Origin::Downloaded, now)? {
+        drop_if_orphan(tx, &old).ctx(ctx)?;
+    }
+    Ok(())
+}
+
+/// Points `path` at `content_id`; returns the content the path held before when it was
+/// another one (forget it with [`drop_if_orphan`] once no file holds it).
+fn link_path(
+    tx: &Transaction<'_>,
+    path: &Path,
+    content_id: &ContentId,
+    mtime_ns: i64,
+    origin: Origin,
+    now: i64,
+) -> Result<Option<Vec<u8>>> {
+    let ctx = || format!("saving content {} at {}", content_id.short(), path.display());
+    let key = path_blob(path)?;
+    let previous: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT content_id FROM content_paths WHERE path = ?1")
+        .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+        .ctx(ctx)?;
+    tx.prepare_cached(
+        "INSERT INTO content_paths (path, content_id, mtime_ns, origin, added_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (path) DO UPDATE SET content_id = excluded.content_id,
+                 mtime_ns = excluded.mtime_ns, origin = excluded.origin, added_at = excluded.added_at",
+    )
+    .and_then(|mut s| s.execute(params![key, &content_id.0[..], mtime_ns, origin.as_str(), now]))
+    .ctx(ctx)?;
+    Ok(previous.filter(|p| p[..] != content_id.0[..]))
 }
 
 #[cfg(test)]

@@ -282,8 +282,9 @@ impl Db {
 
     /// Finishes a download in one transaction (one disk sync where three separate writes
     /// took three): the final bitmap, which must mark every chunk; the state Complete; and the
-    /// finished file as a content source, so it is served from now on.
-    pub fn complete_download(&self, id: DownloadId, bitmap: &[u8], source: &super::ContentSource) -> Result<()> {
+    /// finished file at `path` (modified at `mtime_ns`) as a content source, with the chunk
+    /// hash list stored with the download, so it is served from now on.
+    pub fn complete_download(&self, id: DownloadId, bitmap: &[u8], path: &Path, mtime_ns: i64) -> Result<()> {
         let what = format!("completing download {id}");
         self.write_relaxed(&what, |tx| {
             let d = get_existing(tx, id)?;
@@ -294,7 +295,7 @@ impl Db {
             )
             .and_then(|mut s| s.execute(params![bitmap, DownloadState::Complete.as_str(), now_int(), id.0]))
             .ctx(|| what.clone())?;
-            super::content::insert_sources(tx, std::slice::from_ref(source), &what)
+            super::content::insert_downloaded(tx, &d, path, mtime_ns)
         })
     }
 
@@ -405,27 +406,76 @@ mod tests {
         let db = Db::open_in_memory().unwrap();
         let (n, hashes) = new("/dl/done.iso", 10);
         let d = db.create_download(&n).unwrap();
-        let source = crate::db::ContentSource {
-            content_id: n.content_id,
-            path: PathBuf::from("/dl/done.iso"),
-            size: n.size,
-            mtime_ns: 1,
-            chunk_hashes: hashes.clone(),
-            chunk_list_hash: n.chunk_list_hash,
-            origin: crate::db::Origin::Downloaded,
-        };
+        db.set_download_chunk_hashes(d.id, &hashes).unwrap();
+        let path = Path::new("/dl/done.iso");
         // A missing chunk refuses the whole completion: no state change, no content row.
-        let e = db.complete_download(d.id, &[0xff, 0x01], &source).unwrap_err();
+        let e = db.complete_download(d.id, &[0xff, 0x01], path, 1).unwrap_err();
         assert!(e.to_string().contains("9 of 10"), "{e}");
         assert_eq!(db.download(d.id).unwrap().unwrap().state, DownloadState::Queued);
         assert!(db.content(&n.content_id).unwrap().is_none());
-        db.complete_download(d.id, &[0xff, 0x03], &source).unwrap();
+        db.complete_download(d.id, &[0xff, 0x03], path, 1).unwrap();
         // Download rows commit relaxed; everything else stays durable (FULL = 2).
         let sync: i64 = db.read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap())).unwrap();
         assert_eq!(sync, 2);
         let got = db.download(d.id).unwrap().unwrap();
         assert_eq!((got.state, got.verified_chunks()), (DownloadState::Complete, 10));
-        assert_eq!(db.content(&n.content_id).unwrap().unwrap().paths.len(), 1);
+        // The content row carries the download's own list, copied inside SQLite.
+        let c = db.content(&n.content_id).unwrap().unwrap();
+        assert_eq!((c.size, c.chunk_count, c.chunk_list_hash), (n.size, 10, n.chunk_list_hash));
+        assert_eq!((c.paths.len(), c.paths[0].mtime_ns, c.paths[0].origin), (1, 1, crate::db::Origin::Downloaded));
+        assert_eq!(db.chunk_hashes(&n.content_id).unwrap().unwrap(), hashes);
+    }
+
+    #[test]
+    fn completion_without_a_stored_list_needs_at_most_one_chunk() {
+        let db = Db::open_in_memory().unwrap();
+        // Many chunks and no stored list: refused, nothing changes.
+        let (n, _) = new("/dl/many.iso", 3);
+        let d = db.create_download(&n).unwrap();
+        let e = db.complete_download(d.id, &[0x07], Path::new("/dl/many.iso"), 1).unwrap_err();
+        assert!(e.to_string().contains("no chunk hash list"), "{e}");
+        assert_eq!(db.download(d.id).unwrap().unwrap().state, DownloadState::Queued);
+        assert!(db.content(&n.content_id).unwrap().is_none());
+        // One chunk: the list is the content id itself.
+        let one = NewDownload {
+            content_id: ContentId([9; 32]),
+            size: 100,
+            chunk_list_hash: chunk_list_hash(&[[9; 32]]),
+            target_path: PathBuf::from("/dl/one.txt"),
+            ..n.clone()
+        };
+        let d1 = db.create_download(&one).unwrap();
+        db.complete_download(d1.id, &[0x01], &one.target_path, 5).unwrap();
+        assert_eq!(db.chunk_hashes(&one.content_id).unwrap().unwrap(), vec![[9; 32]]);
+        // A one-chunk download whose list hash does not follow from its content id is refused.
+        let bad =
+            NewDownload { content_id: ContentId([8; 32]), target_path: PathBuf::from("/dl/bad.txt"), ..one.clone() };
+        let d2 = db.create_download(&bad).unwrap();
+        assert!(db.complete_download(d2.id, &[0x01], &bad.target_path, 5).is_err());
+        assert!(db.content(&bad.content_id).unwrap().is_none());
+        assert_eq!(db.download(d2.id).unwrap().unwrap().state, DownloadState::Queued);
+    }
+
+    #[test]
+    fn a_completed_download_replaces_what_its_path_held() {
+        let db = Db::open_in_memory().unwrap();
+        let (n, hashes) = new("/dl/file.iso", 2);
+        let old = crate::db::ContentSource {
+            content_id: ContentId([5; 32]),
+            path: n.target_path.clone(),
+            size: 10,
+            mtime_ns: 1,
+            chunk_hashes: vec![[5; 32]],
+            chunk_list_hash: chunk_list_hash(&[[5; 32]]),
+            origin: crate::db::Origin::Published,
+        };
+        db.add_content_batch(std::slice::from_ref(&old)).unwrap();
+        let d = db.create_download(&n).unwrap();
+        db.set_download_chunk_hashes(d.id, &hashes).unwrap();
+        db.complete_download(d.id, &[0x03], &n.target_path, 2).unwrap();
+        // No file holds the old content any more: it is forgotten.
+        assert!(db.content(&old.content_id).unwrap().is_none());
+        assert_eq!(db.content(&n.content_id).unwrap().unwrap().paths[0].path, n.target_path);
     }
 
     #[test]
