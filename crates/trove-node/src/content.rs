@@ -11,7 +11,8 @@ use trove_proto::ContentId;
 use trove_proto::content::Hash;
 use trove_store::StoreError;
 use trove_store::db::Db;
-use trove_store::files::ChunkSource;
+use trove_store::db::StoredList;
+use trove_store::files::{ChunkHashes, ChunkSource};
 
 /// Open sources kept at most.
 const MAX_OPEN: usize = 256;
@@ -50,12 +51,9 @@ impl ContentServer {
             return Ok(Some(s.clone()));
         }
         let Some(info) = self.db.content(id)? else { return Ok(None) };
-        let Some(hashes) = self.db.chunk_hashes(id)? else { return Ok(None) };
-        let last = info.paths.len().saturating_sub(1);
-        let mut hashes = Some(hashes);
-        for (i, p) in info.paths.iter().enumerate() {
-            // The last file tried takes the list itself: one copy of a large list at a time.
-            let list = if i == last { hashes.take() } else { hashes.clone() }.unwrap_or_default();
+        for p in &info.paths {
+            // A list of up to one page is read whole, a longer one a page at a time.
+            let Some(list) = ChunkHashes::load(&self.db, StoredList::Content(*id))? else { return Ok(None) };
             match ChunkSource::open(&p.path, p.size, p.mtime_ns, list) {
                 Ok(src) => {
                     let src = Arc::new(src);
@@ -90,9 +88,8 @@ impl ContentServer {
     }
 
     /// The length of the chunk hash list of `id` and `count` hashes of it from `start` (fewer
-    /// at its end, none from past it), once the file is checked unchanged. They are copied
-    /// from the open source: a page of a 100 GiB file's list costs the page, not a copy of the
-    /// whole 13 MB list.
+    /// at its end, none from past it), once the file is checked unchanged: a page of a
+    /// 100 GiB file's list costs the page, never the whole 13 MB list.
     pub fn chunk_hashes_page(
         &self,
         id: &ContentId,
@@ -102,8 +99,7 @@ impl ContentServer {
         self.with_source(id, |src| {
             src.check_unchanged()?;
             let h = src.chunk_hashes();
-            let start = start.min(h.len());
-            Ok((h.len(), h[start..start.saturating_add(count).min(h.len())].to_vec()))
+            Ok((h.len() as usize, h.range(start as u64, count)?))
         })
     }
 

@@ -19,8 +19,8 @@ use trove_proto::wire::ext::MAX_HASHES_PAGE;
 use trove_proto::wire::{GetChunk, GetChunkHashes, GetChunkHashesPage, PeerAddr, Providers};
 use trove_proto::{ContentId, ShareId, cbor, dht_key};
 use trove_store::StoreError;
-use trove_store::db::{Download, DownloadState};
-use trove_store::files::{PartFile, SpaceReserve};
+use trove_store::db::{Download, DownloadState, StoredList};
+use trove_store::files::{ChunkHashes, PartFile, SpaceReserve};
 
 /// How often progress is reported and the bitmap saved.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -150,12 +150,13 @@ impl Inner {
         // lookup each).
         let late = count == 1 && !providers.is_empty();
         let discover_at = tokio::time::Instant::now() + if late { LATE_DISCOVERY } else { Duration::ZERO };
-        let hashes = match self.db.download_chunk_hashes(dl.id)? {
+        // A list stored by an earlier attempt (or by `fetch`) is read a page at a time.
+        let hashes: ChunkHashes = match ChunkHashes::load(&self.db, StoredList::Download(dl.id))? {
             Some(h) => h,
-            None if count == 0 => Vec::new(),
+            None if count == 0 => Vec::new().into(),
             // One chunk: its hash is the content id, so the list needs no provider.
             None if count == 1 && verify_chunk_list(&[dl.content_id.0], 1, &dl.chunk_list_hash) => {
-                vec![dl.content_id.0]
+                vec![dl.content_id.0].into()
             }
             None => {
                 let first = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await;
@@ -176,7 +177,10 @@ impl Inner {
                     }
                 };
                 self.db.set_download_chunk_hashes(dl.id, &h)?;
-                h
+                drop(h);
+                ChunkHashes::load(&self.db, StoredList::Download(dl.id))?.ok_or_else(|| {
+                    NodeError::Invalid(format!("the chunk hash list of {} was not kept", dl.item_path))
+                })?
             }
         };
         let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);

@@ -6,7 +6,7 @@
 
 use super::Db;
 use super::downloads::Download;
-use super::sql::{Ctx, blob_hashes, col_fixed, col_path, col_u64, conv_err, hashes_blob, int, now_int, path_blob};
+use super::sql::{Ctx, col_fixed, col_path, col_u64, conv_err, hashes_blob, int, now_int, path_blob};
 use crate::error::{Result, StoreError};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -162,17 +162,6 @@ impl Db {
         })
     }
 
-    /// The chunk hashes of stored content.
-    pub fn chunk_hashes(&self, content_id: &ContentId) -> Result<Option<Vec<Hash>>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT chunk_hashes FROM content WHERE content_id = ?1")
-                .and_then(|mut s| {
-                    s.query_row([&content_id.0[..]], |r| blob_hashes(r.get_ref(0)?.as_blob()?, 0)).optional()
-                })
-                .ctx(|| format!("reading the chunk hashes of content {}", content_id.short()))
-        })
-    }
-
     /// The stored entry for a file, e.g. to skip re-hashing an unchanged file.
     pub fn content_path(&self, path: &Path) -> Result<Option<ContentPath>> {
         let key = path_blob(path)?;
@@ -267,9 +256,8 @@ pub(crate) fn insert_sources(tx: &Transaction<'_>, sources: &[ContentSource], wh
 }
 
 /// Records a finished download as a content source in the caller's transaction. Its chunk
-/// hash list is copied inside SQLite from the download's row, where it was stored when
-/// fetched (for a 100 GiB file the list is 13 MB, and handing it over from memory would copy
-/// it twice more at the moment the download finishes). A file of at most one chunk has no
+/// hash list is copied in pieces from the download's row, where it was stored when fetched
+/// (for a 100 GiB file the list is 13 MB: no step holds it whole). A file of at most one chunk has no
 /// stored list: its list follows from the content id and is checked like any source's.
 pub(crate) fn insert_downloaded(tx: &Transaction<'_>, d: &Download, path: &Path, mtime_ns: i64) -> Result<()> {
     if !d.has_chunk_hashes {
@@ -299,13 +287,19 @@ pub(crate) fn insert_downloaded(tx: &Transaction<'_>, d: &Download, path: &Path,
         return Err(StoreError::Invalid(format!("{}: the path is not absolute", ctx())));
     }
     let now = now_int();
-    // The list was checked against the chunk count and chunk_list_hash when it was stored.
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
-             SELECT content_id, size, chunk_hashes, chunk_list_hash, ?2 FROM downloads WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![d.id.0, now]))
-    .ctx(ctx)?;
+    // The list was checked against the chunk count and chunk_list_hash when it was stored;
+    // the row gets a list of the right size, then the download's is copied into it.
+    let added = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
+                 SELECT content_id, size, zeroblob(length(chunk_hashes)), chunk_list_hash, ?2
+                 FROM downloads WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![d.id.0, now]))
+        .ctx(ctx)?;
+    if added > 0 {
+        super::hash_lists::copy_download_list(tx, d.id, &d.content_id)?;
+    }
     if let Some(old) = link_path(tx, path, &d.content_id, mtime_ns, Origin::Downloaded, now)? {
         drop_if_orphan(tx, &old).ctx(ctx)?;
     }
@@ -366,7 +360,10 @@ mod tests {
         db.add_content_batch(&[a.clone(), a2.clone()]).unwrap();
         let info = db.content(&a.content_id).unwrap().unwrap();
         assert_eq!((info.size, info.chunk_count, info.paths.len()), (a.size, 4, 2));
-        assert_eq!(db.chunk_hashes(&a.content_id).unwrap().unwrap(), a.chunk_hashes);
+        assert_eq!(
+            db.hash_range(crate::db::StoredList::Content(a.content_id), 0, usize::MAX).unwrap().unwrap(),
+            a.chunk_hashes
+        );
         assert_eq!(db.content_path(&a2.path).unwrap().unwrap().origin, Origin::Downloaded);
         assert!(db.remove_content_path(&a.path).unwrap());
         assert!(!db.remove_content_path(&a.path).unwrap());
@@ -404,6 +401,9 @@ mod tests {
         assert!(db.content_paths().unwrap().is_empty());
         let empty = source(4, "/d/empty", 0);
         db.add_content(&empty).unwrap();
-        assert_eq!(db.chunk_hashes(&empty.content_id).unwrap().unwrap(), Vec::<Hash>::new());
+        assert_eq!(
+            db.hash_range(crate::db::StoredList::Content(empty.content_id), 0, usize::MAX).unwrap().unwrap(),
+            Vec::<Hash>::new()
+        );
     }
 }

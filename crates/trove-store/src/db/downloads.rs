@@ -6,9 +6,7 @@
 //! ([`Db::write_relaxed`]): the part and target files are the truth they are rebuilt from.
 
 use super::Db;
-use super::sql::{
-    Ctx, blob_hashes, clip, col_fixed, col_opt_fixed, col_path, col_u64, conv_err, hashes_blob, int, now_int, path_blob,
-};
+use super::sql::{Ctx, clip, col_fixed, col_opt_fixed, col_path, col_u64, conv_err, int, now_int, path_blob};
 use crate::error::{Result, StoreError};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -84,7 +82,7 @@ pub struct NewDownload {
     pub chunk_list_hash: Hash,
 }
 
-/// A stored download (without its chunk hash list; see [`Db::download_chunk_hashes`]).
+/// A stored download (without its chunk hash list; see [`Db::hash_range`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Download {
     pub id: DownloadId,
@@ -244,22 +242,11 @@ impl Db {
                     hex::encode(&d.chunk_list_hash[..4])
                 )));
             }
-            tx.prepare_cached("UPDATE downloads SET chunk_hashes = ?1, updated_at = ?2 WHERE id = ?3")
-                .and_then(|mut s| s.execute(params![hashes_blob(hashes), now_int(), id.0]))
+            super::hash_lists::write_download_list(tx, id, hashes).ctx(|| what.clone())?;
+            tx.prepare_cached("UPDATE downloads SET updated_at = ?1 WHERE id = ?2")
+                .and_then(|mut s| s.execute(params![now_int(), id.0]))
                 .ctx(|| what.clone())?;
             Ok(())
-        })
-    }
-
-    /// The chunk hash list of a download, once fetched.
-    pub fn download_chunk_hashes(&self, id: DownloadId) -> Result<Option<Vec<Hash>>> {
-        self.read(|c| {
-            let blob: Option<Option<Vec<u8>>> = c
-                .prepare_cached("SELECT chunk_hashes FROM downloads WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id.0], |r| r.get(0)).optional())
-                .ctx(|| format!("reading the chunk hashes of download {id}"))?;
-            let blob = blob.ok_or_else(|| StoreError::NotFound(format!("no download {id}")))?;
-            blob.map(|b| blob_hashes(&b, 0).ctx(|| format!("reading the chunk hashes of download {id}"))).transpose()
         })
     }
 
@@ -381,7 +368,7 @@ mod tests {
         wrong[3][0] ^= 1;
         assert!(db.set_download_chunk_hashes(d.id, &wrong).is_err());
         db.set_download_chunk_hashes(d.id, &hashes).unwrap();
-        assert_eq!(db.download_chunk_hashes(d.id).unwrap().unwrap(), hashes);
+        assert_eq!(db.hash_range(crate::db::StoredList::Download(d.id), 0, usize::MAX).unwrap().unwrap(), hashes);
         assert!(db.set_download_bitmap(d.id, &[0xff]).is_err(), "wrong length");
         assert!(db.set_download_bitmap(d.id, &[0xff, 0x04]).is_err(), "bit past the end");
         db.set_download_bitmap(d.id, &[0xff, 0x01]).unwrap();
@@ -423,7 +410,10 @@ mod tests {
         let c = db.content(&n.content_id).unwrap().unwrap();
         assert_eq!((c.size, c.chunk_count, c.chunk_list_hash), (n.size, 10, n.chunk_list_hash));
         assert_eq!((c.paths.len(), c.paths[0].mtime_ns, c.paths[0].origin), (1, 1, crate::db::Origin::Downloaded));
-        assert_eq!(db.chunk_hashes(&n.content_id).unwrap().unwrap(), hashes);
+        assert_eq!(
+            db.hash_range(crate::db::StoredList::Content(n.content_id), 0, usize::MAX).unwrap().unwrap(),
+            hashes
+        );
     }
 
     #[test]
@@ -446,7 +436,10 @@ mod tests {
         };
         let d1 = db.create_download(&one).unwrap();
         db.complete_download(d1.id, &[0x01], &one.target_path, 5).unwrap();
-        assert_eq!(db.chunk_hashes(&one.content_id).unwrap().unwrap(), vec![[9; 32]]);
+        assert_eq!(
+            db.hash_range(crate::db::StoredList::Content(one.content_id), 0, usize::MAX).unwrap().unwrap(),
+            vec![[9; 32]]
+        );
         // A one-chunk download whose list hash does not follow from its content id is refused.
         let bad =
             NewDownload { content_id: ContentId([8; 32]), target_path: PathBuf::from("/dl/bad.txt"), ..one.clone() };

@@ -81,14 +81,6 @@ pub(crate) fn hashes_blob(hashes: &[Hash]) -> &[u8] {
     hashes.as_flattened()
 }
 
-/// Splits a BLOB of concatenated 32-byte hashes.
-pub(crate) fn blob_hashes(blob: &[u8], idx: usize) -> rusqlite::Result<Vec<Hash>> {
-    if !blob.len().is_multiple_of(32) {
-        return Err(conv_err(idx, Type::Blob, format!("hash list of {} bytes is not a multiple of 32", blob.len())));
-    }
-    Ok(blob.chunks_exact(32).map(|c| <Hash>::try_from(c).unwrap_or([0; 32])).collect())
-}
-
 /// A filesystem path as stored: its exact OS bytes on Unix, UTF-8 elsewhere.
 pub(crate) fn path_blob(path: &Path) -> Result<Vec<u8>> {
     #[cfg(unix)]

@@ -1,11 +1,13 @@
 //! Content files: hashing files to publish ([`hash_file`], [`hash_files`], [`scan_folder`]),
-//! serving chunks of files in place ([`ChunkSource`]), downloads in progress ([`PartFile`]
+//! serving chunks of files in place ([`ChunkSource`]), the expected chunk hashes of a file
+//! ([`ChunkHashes`], held or read from the database in pages), downloads in progress ([`PartFile`]
 //! with its [`Bitmap`] of verified chunks), and making manifest paths safe to write
 //! ([`PathPlanner`], [`prepare_target`]). Plain synchronous code: the node calls it from
 //! blocking tasks.
 
 pub mod batch;
 pub mod bitmap;
+pub mod chunk_hashes;
 pub mod hash;
 pub mod part;
 pub mod safe_path;
@@ -15,6 +17,7 @@ pub mod stamp;
 
 pub use batch::hash_files;
 pub use bitmap::Bitmap;
+pub use chunk_hashes::ChunkHashes;
 pub use hash::{HashedFile, hash_file};
 pub use part::{FinishedFile, PartFile, SpaceReserve};
 pub use safe_path::{PathPlanner, PreparedTarget, RelPath, prepare_target, sanitize_item_path, verify_inside_root};

@@ -13,6 +13,7 @@
 //! [`StoreError::DiskFull`] and leaves the part file resumable.
 
 use crate::error::{Result, StoreError};
+use crate::files::ChunkHashes;
 use crate::files::bitmap::Bitmap;
 use crate::files::hash::{PARALLEL_MIN, hash_open_parallel, hash_open_serial};
 use crate::files::stamp::mtime_ns;
@@ -133,7 +134,7 @@ pub struct PartFile {
     dir: PathBuf,
     file: File,
     size: u64,
-    chunk_hashes: Vec<Hash>,
+    chunk_hashes: ChunkHashes,
     reserve: SpaceReserve,
     resumed: bool,
     state: Mutex<State>,
@@ -165,10 +166,11 @@ impl PartFile {
     pub fn create_or_open(
         target: &Path,
         size: u64,
-        chunk_hashes: Vec<Hash>,
+        chunk_hashes: impl Into<ChunkHashes>,
         reserve: &SpaceReserve,
     ) -> Result<PartFile> {
-        if chunk_hashes.len() as u64 != chunk_count(size) {
+        let chunk_hashes = chunk_hashes.into();
+        if chunk_hashes.len() != chunk_count(size) {
             return Err(StoreError::Invalid(format!(
                 "{}: {} chunk hashes given for {size} bytes ({} expected)",
                 target.display(),
@@ -226,7 +228,7 @@ impl PartFile {
             size,
             reserve: reserve.clone(),
             resumed: allocated.is_some(),
-            state: Mutex::new(State { verified: Bitmap::new(chunk_hashes.len() as u64)?, finished: false }),
+            state: Mutex::new(State { verified: Bitmap::new(chunk_hashes.len())?, finished: false }),
             cvs: Mutex::new(Cvs::default()),
             chunk_hashes,
         })
@@ -251,7 +253,7 @@ impl PartFile {
         let n = self.chunk_count();
         match n {
             0 => return Ok(ContentId(blake3::hash(b"").into())),
-            1 => return Ok(ContentId(self.chunk_hashes[0])),
+            1 => return self.chunk_hashes.get(0).map(ContentId).map_err(io::Error::other),
             _ => {}
         }
         let mut cvs = self.cvs();
@@ -341,12 +343,7 @@ impl PartFile {
 
     /// Number of chunks.
     pub fn chunk_count(&self) -> u64 {
-        self.chunk_hashes.len() as u64
-    }
-
-    /// The expected chunk hashes.
-    pub fn chunk_hashes(&self) -> &[Hash] {
-        &self.chunk_hashes
+        self.chunk_hashes.len()
     }
 
     /// Whether the part file already existed when it was opened (call [`PartFile::recover`]).
@@ -386,7 +383,7 @@ impl PartFile {
                 bytes.len()
             )));
         }
-        if chunk_hash(bytes) != self.chunk_hashes[index as usize] {
+        if chunk_hash(bytes) != self.chunk_hashes.get(index)? {
             return Err(StoreError::Invalid(format!("chunk {index} of {}: hash mismatch", self.target.display())));
         }
         {
@@ -441,7 +438,7 @@ impl PartFile {
         self.file
             .read_exact_at(&mut buf, index * CHUNK_SIZE as u64)
             .map_err(StoreError::io(format!("reading chunk {index} of {}", self.part_path.display())))?;
-        if chunk_hash(&buf) != self.chunk_hashes[index as usize] {
+        if chunk_hash(&buf) != self.chunk_hashes.get(index)? {
             self.state().verified.clear(index);
             return Err(StoreError::Corrupt(format!("chunk {index} of {} changed on disk", self.part_path.display())));
         }
@@ -476,10 +473,10 @@ impl PartFile {
                     None => true,
                     Some(ranges) => ranges.iter().any(|&(s, e)| s < start + len && e > start),
                 };
-                has_data || {
-                    let expected = &self.chunk_hashes[i as usize];
-                    if len == CHUNK_SIZE as u64 { *expected == zero_full } else { *expected == zero_hash(len) }
-                }
+                has_data
+                    || self.chunk_hashes.get(i).map_or(true, |expected| {
+                        if len == CHUNK_SIZE as u64 { expected == zero_full } else { expected == zero_hash(len) }
+                    })
             })
             .collect();
         if to_check.is_empty() {
@@ -497,7 +494,7 @@ impl PartFile {
             while let Some(&i) = to_check.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let len = chunk_len(self.size, i).unwrap_or(0);
                 self.file.read_exact_at(&mut buf[..len], i * CHUNK_SIZE as u64)?;
-                if chunk_hash(&buf[..len]) == self.chunk_hashes[i as usize] {
+                if chunk_hash(&buf[..len]) == self.chunk_hashes.get(i).map_err(io::Error::other)? {
                     good.push(i);
                 }
                 progress(done.fetch_add(len as u64, Ordering::Relaxed) + len as u64);
@@ -554,8 +551,8 @@ impl PartFile {
             self.reset_cvs();
             let mut state = self.state();
             let mut bad = 0;
-            for (i, (on_disk, want)) in digest.chunk_hashes.iter().zip(&self.chunk_hashes).enumerate() {
-                if on_disk != want && state.verified.clear(i as u64) {
+            for (i, on_disk) in digest.chunk_hashes.iter().enumerate() {
+                if *on_disk != self.chunk_hashes.get(i as u64)? && state.verified.clear(i as u64) {
                     bad += 1;
                 }
             }
@@ -711,6 +708,42 @@ mod tests {
         assert!(!part.part_path().exists());
         assert!(part.write_chunk(0, chunk(&f, 0)).is_err());
         assert!(part.finish(&f.id, false).is_err());
+    }
+
+    /// A list read from the database a page at a time (pages of 2 here) checks chunks,
+    /// recovers a resumed part file and joins the whole-file hash like a held one.
+    #[test]
+    fn a_paged_hash_list_downloads_resumes_and_finishes() {
+        let f = fixture(5 * CHUNK_SIZE + 7);
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let d = db
+            .create_download(&crate::db::NewDownload {
+                content_id: f.id,
+                share_id: None,
+                item_path: "movie.mkv".into(),
+                target_path: f.target.clone(),
+                size: f.data.len() as u64,
+                chunk_list_hash: trove_proto::content::chunk_list_hash(&f.hashes),
+            })
+            .unwrap();
+        db.set_download_chunk_hashes(d.id, &f.hashes).unwrap();
+        let list = crate::db::StoredList::Download(d.id);
+        let paged = || ChunkHashes::load_paged(&db, list, 2).unwrap().unwrap();
+        let part = PartFile::create_or_open(&f.target, f.data.len() as u64, paged(), &no_reserve()).unwrap();
+        let mut bad = chunk(&f, 3).to_vec();
+        bad[0] ^= 1;
+        assert!(part.write_chunk(3, &bad).is_err());
+        for i in [5, 0, 3] {
+            assert!(part.write_chunk(i as u64, chunk(&f, i)).unwrap());
+        }
+        drop(part);
+        let part = PartFile::create_or_open(&f.target, f.data.len() as u64, paged(), &no_reserve()).unwrap();
+        assert_eq!(part.recover().unwrap(), 3);
+        for i in [4, 1, 2] {
+            assert!(part.write_chunk(i as u64, chunk(&f, i)).unwrap());
+        }
+        part.finish(&f.id, false).unwrap();
+        assert_eq!(fs::read(&f.target).unwrap(), f.data);
     }
 
     #[test]

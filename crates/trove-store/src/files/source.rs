@@ -5,13 +5,14 @@
 //! Reads are positioned (`pread`), so many chunks can be read at once from one open file.
 
 use crate::error::{Result, StoreError};
+use crate::files::ChunkHashes;
 use crate::files::hash::open_regular;
 use crate::files::stamp::FileStamp;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use trove_proto::content::{Hash, chunk_count, chunk_hash, chunk_len};
+use trove_proto::content::{chunk_count, chunk_hash, chunk_len};
 
 /// An open file whose chunks are served, with what it looked like when it was hashed.
 #[derive(Debug)]
@@ -19,15 +20,16 @@ pub struct ChunkSource {
     path: PathBuf,
     file: File,
     stamp: FileStamp,
-    chunk_hashes: Vec<Hash>,
+    chunk_hashes: ChunkHashes,
 }
 
 impl ChunkSource {
     /// Opens `path`, recorded as `size` bytes with modification time `mtime_ns` and these
     /// chunk hashes. Fails with [`StoreError::Changed`] if the file no longer matches the
     /// record, and with [`StoreError::Invalid`] if the hash count does not fit the size.
-    pub fn open(path: &Path, size: u64, mtime_ns: i64, chunk_hashes: Vec<Hash>) -> Result<ChunkSource> {
-        if chunk_hashes.len() as u64 != chunk_count(size) {
+    pub fn open(path: &Path, size: u64, mtime_ns: i64, chunk_hashes: impl Into<ChunkHashes>) -> Result<ChunkSource> {
+        let chunk_hashes = chunk_hashes.into();
+        if chunk_hashes.len() != chunk_count(size) {
             return Err(StoreError::Invalid(format!(
                 "{}: {} chunk hashes recorded for {size} bytes ({} expected)",
                 path.display(),
@@ -66,13 +68,13 @@ impl ChunkSource {
     }
 
     /// The recorded chunk hashes.
-    pub fn chunk_hashes(&self) -> &[Hash] {
+    pub fn chunk_hashes(&self) -> &ChunkHashes {
         &self.chunk_hashes
     }
 
     /// Number of chunks.
     pub fn chunk_count(&self) -> u64 {
-        self.chunk_hashes.len() as u64
+        self.chunk_hashes.len()
     }
 
     /// Fails with [`StoreError::Changed`] if the file at the path is no longer the one
@@ -119,7 +121,7 @@ impl ChunkSource {
             }
         });
         let verified = read.and_then(|()| {
-            if chunk_hash(&out[start..]) != self.chunk_hashes[index as usize] {
+            if chunk_hash(&out[start..]) != self.chunk_hashes.get(index)? {
                 return Err(StoreError::Changed(format!(
                     "{}: chunk {index} no longer matches its hash (content edited)",
                     self.path.display()
@@ -150,6 +152,37 @@ mod tests {
         let h = hash_file(&p, |_| {}).unwrap();
         let src = ChunkSource::open(&p, h.digest.size, h.mtime_ns, h.digest.chunk_hashes).unwrap();
         (p, src, bytes)
+    }
+
+    /// Chunks are checked against a list read from the content row a page at a time (pages
+    /// of 2 here) as against a held one.
+    #[test]
+    fn a_paged_list_checks_chunks_like_a_held_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.bin");
+        let bytes: Vec<u8> = (0..5 * CHUNK_SIZE + 3).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        let h = hash_file(&p, |_| {}).unwrap();
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let source = crate::db::ContentSource {
+            content_id: h.digest.content_id,
+            path: p.clone(),
+            size: h.digest.size,
+            mtime_ns: h.mtime_ns,
+            chunk_list_hash: trove_proto::content::chunk_list_hash(&h.digest.chunk_hashes),
+            chunk_hashes: h.digest.chunk_hashes.clone(),
+            origin: crate::db::Origin::Published,
+        };
+        db.add_content_batch(&[source]).unwrap();
+        let list = crate::db::StoredList::Content(h.digest.content_id);
+        let paged = ChunkHashes::load_paged(&db, list, 2).unwrap().unwrap();
+        let src = ChunkSource::open(&p, h.digest.size, h.mtime_ns, paged).unwrap();
+        assert_eq!(src.chunk_hashes().range(0, 10).unwrap(), h.digest.chunk_hashes);
+        for i in (0..6).rev() {
+            let want = &bytes[i * CHUNK_SIZE..((i + 1) * CHUNK_SIZE).min(bytes.len())];
+            assert_eq!(src.read_chunk(i as u64).unwrap(), want);
+        }
+        assert!(src.read_chunk(6).is_err());
     }
 
     fn set_mtime(p: &Path, t: SystemTime) {
@@ -258,7 +291,7 @@ mod tests {
     fn open_checks_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let (p, src, _) = published(dir.path(), 100);
-        let hashes = src.chunk_hashes().to_vec();
+        let hashes = src.chunk_hashes().range(0, usize::MAX).unwrap();
         assert!(matches!(ChunkSource::open(&p, 101, src.mtime_ns(), hashes.clone()), Err(StoreError::Changed(_))));
         assert!(matches!(ChunkSource::open(&p, 100, src.mtime_ns() + 1, hashes.clone()), Err(StoreError::Changed(_))));
         assert!(matches!(ChunkSource::open(&p, 100, src.mtime_ns(), vec![]), Err(StoreError::Invalid(_))));

@@ -1,0 +1,163 @@
+//! Stored chunk hash lists, read and written a piece at a time. A list is the `chunk_hashes`
+//! BLOB of a content row or of a download row: 32 bytes per 256 KiB chunk, 13 MB for a
+//! 100 GiB file. Through SQLite's incremental BLOB I/O only the bytes asked for are read, and
+//! a list is written or copied in pieces, so no caller needs the whole list in memory.
+
+use super::Db;
+use super::downloads::DownloadId;
+use super::sql::{Ctx, hashes_blob};
+use crate::error::{Result, StoreError};
+use rusqlite::blob::ZeroBlob;
+use rusqlite::{Connection, OptionalExtension, params};
+use trove_proto::ContentId;
+use trove_proto::content::Hash;
+
+/// Bytes moved per step when a list is written or copied.
+const PIECE: usize = 1 << 20;
+
+/// Where a stored chunk hash list is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredList {
+    /// The list of content this node holds.
+    Content(ContentId),
+    /// The list fetched for a download.
+    Download(DownloadId),
+}
+
+impl std::fmt::Display for StoredList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredList::Content(id) => write!(f, "content {}", id.short()),
+            StoredList::Download(id) => write!(f, "download {id}"),
+        }
+    }
+}
+
+impl StoredList {
+    fn table(&self) -> &'static str {
+        match self {
+            StoredList::Content(_) => "content",
+            StoredList::Download(_) => "downloads",
+        }
+    }
+
+    /// The row holding the list and the list's length in hashes; `None` when there is no
+    /// such row or it has no list. (`length()` of a BLOB does not read it.)
+    fn locate(&self, c: &Connection) -> rusqlite::Result<Option<(i64, u64)>> {
+        let row: Option<(i64, Option<i64>)> = match self {
+            StoredList::Content(id) => c
+                .prepare_cached("SELECT rowid, length(chunk_hashes) FROM content WHERE content_id = ?1")?
+                .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+            StoredList::Download(id) => c
+                .prepare_cached("SELECT id, length(chunk_hashes) FROM downloads WHERE id = ?1")?
+                .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+        };
+        Ok(row.and_then(|(rowid, len)| len.map(|l| (rowid, l.max(0) as u64 / 32))))
+    }
+}
+
+impl Db {
+    /// The number of hashes in a stored list, `None` when it is not stored.
+    pub fn hash_list_len(&self, list: StoredList) -> Result<Option<u64>> {
+        self.read(|c| list.locate(c).map(|r| r.map(|(_, n)| n)).ctx(|| format!("reading the hash list of {list}")))
+    }
+
+    /// Up to `count` hashes of a stored list from `first` (fewer at its end); `None` when
+    /// the list is not stored.
+    pub fn hash_range(&self, list: StoredList, first: u64, count: usize) -> Result<Option<Vec<Hash>>> {
+        let what = || format!("reading the hash list of {list}");
+        self.read(|c| {
+            let Some((rowid, len)) = list.locate(c).ctx(what)? else { return Ok(None) };
+            let first = first.min(len);
+            let n = (len - first).min(count as u64) as usize;
+            let mut out = vec![[0u8; 32]; n];
+            if n > 0 {
+                let blob = c.blob_open("main", list.table(), "chunk_hashes", rowid, true).ctx(what)?;
+                blob.read_at_exact(out.as_flattened_mut(), first as usize * 32).ctx(what)?;
+            }
+            Ok(Some(out))
+        })
+    }
+}
+
+/// Stores `hashes` as the list of download row `rowid`, written in pieces into a BLOB
+/// sized first (so SQLite never binds a copy of the whole list).
+pub(crate) fn write_download_list(c: &Connection, id: DownloadId, hashes: &[Hash]) -> rusqlite::Result<()> {
+    let bytes = hashes_blob(hashes);
+    c.prepare_cached("UPDATE downloads SET chunk_hashes = ?1 WHERE id = ?2")?
+        .execute(params![ZeroBlob(bytes.len() as u64), id.0])?;
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut blob = c.blob_open("main", "downloads", "chunk_hashes", id.0, false)?;
+    for (i, piece) in bytes.chunks(PIECE).enumerate() {
+        blob.write_at(piece, i * PIECE)?;
+    }
+    Ok(())
+}
+
+/// Copies the list of download `from` into the content row `content_id` (inserted with an
+/// empty list of the right size before), in pieces.
+pub(crate) fn copy_download_list(c: &Connection, from: DownloadId, content_id: &ContentId) -> Result<()> {
+    let what = || format!("keeping the hash list of download {from} for content {}", content_id.short());
+    let Some((src_row, len)) = StoredList::Download(from).locate(c).ctx(what)? else {
+        return Err(StoreError::Invalid(format!("{}: the download has no list", what())));
+    };
+    let Some((dst_row, dst_len)) = StoredList::Content(*content_id).locate(c).ctx(what)? else {
+        return Err(StoreError::Invalid(format!("{}: no content row", what())));
+    };
+    if dst_len != len {
+        return Err(StoreError::Invalid(format!("{}: {dst_len} hashes stored, {len} to copy", what())));
+    }
+    let src = c.blob_open("main", "downloads", "chunk_hashes", src_row, true).ctx(what)?;
+    let mut dst = c.blob_open("main", "content", "chunk_hashes", dst_row, false).ctx(what)?;
+    let total = len as usize * 32;
+    let mut buf = vec![0u8; PIECE.min(total)];
+    let mut at = 0;
+    while at < total {
+        let n = PIECE.min(total - at);
+        src.read_at_exact(&mut buf[..n], at).ctx(what)?;
+        dst.write_at(&buf[..n], at).ctx(what)?;
+        at += n;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::NewDownload;
+    use std::path::PathBuf;
+    use trove_proto::content::chunk_list_hash;
+    use trove_proto::limits::CHUNK_SIZE;
+
+    #[test]
+    fn lists_are_written_and_read_in_pieces() {
+        let db = Db::open_in_memory().unwrap();
+        // More than one piece: 40,000 hashes are 1.28 MB.
+        let hashes: Vec<Hash> = (0..40_000u32).map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes()).collect();
+        let n = NewDownload {
+            content_id: ContentId([1; 32]),
+            share_id: None,
+            item_path: "big.bin".into(),
+            target_path: PathBuf::from("/dl/big.bin"),
+            size: hashes.len() as u64 * CHUNK_SIZE as u64,
+            chunk_list_hash: chunk_list_hash(&hashes),
+        };
+        let d = db.create_download(&n).unwrap();
+        let list = StoredList::Download(d.id);
+        assert_eq!(db.hash_list_len(list).unwrap(), None);
+        assert_eq!(db.hash_range(list, 0, 4).unwrap(), None);
+        db.set_download_chunk_hashes(d.id, &hashes).unwrap();
+        assert_eq!(db.hash_list_len(list).unwrap(), Some(40_000));
+        assert_eq!(db.hash_range(crate::db::StoredList::Download(d.id), 0, usize::MAX).unwrap().unwrap(), hashes);
+        // Ranges across a piece boundary, at the end, and past it.
+        assert_eq!(db.hash_range(list, 32_760, 20).unwrap().unwrap(), hashes[32_760..32_780]);
+        assert_eq!(db.hash_range(list, 39_990, 100).unwrap().unwrap(), hashes[39_990..]);
+        assert_eq!(db.hash_range(list, 50_000, 5).unwrap().unwrap(), Vec::<Hash>::new());
+        assert_eq!(db.hash_range(StoredList::Download(DownloadId(99)), 0, 1).unwrap(), None);
+        assert_eq!(db.hash_range(StoredList::Content(ContentId([9; 32])), 0, 1).unwrap(), None);
+    }
+}
