@@ -159,27 +159,41 @@ impl Swarm {
         }
     }
 
-    /// The next requests to send: fills every live peer's free window, first with missing
-    /// chunks in order, then (endgame) with chunks already in flight elsewhere.
+    /// The next requests to send: fills the live peers' free windows, first with missing
+    /// chunks in order, then (endgame) with chunks already in flight elsewhere. The requests
+    /// in flight over all peers are capped, so each goes to the peer furthest below its share
+    /// of them, shares following the measured rates (a peer not measured yet counts as fast
+    /// as the fastest, so it is tried at once). Filling one peer's window first would leave
+    /// the others idle whenever the seeders' uplinks, not the downloader, set the pace.
     pub fn next_requests(&mut self) -> Vec<(PeerIdx, u32)> {
         let mut out = Vec::new();
-        // Serve faster peers first so they get the earliest chunks.
-        let mut order: Vec<PeerIdx> =
+        let mut open: Vec<PeerIdx> =
             (0..self.peers.len()).filter(|&p| self.peers[p].ready && !self.peers[p].dropped).collect();
-        order.sort_by(|a, b| self.peers[*b].rate.total_cmp(&self.peers[*a].rate));
+        let fastest = self.peers.iter().map(|p| p.rate).fold(0.0, f64::max);
+        let weight = |p: &PeerStats| if p.rate > 0.0 { p.rate } else { fastest.max(1.0) };
         let mut total: usize = self.peers.iter().map(|p| p.in_flight).sum();
-        for p in order {
-            while self.peers[p].in_flight < self.peers[p].window && total < self.cfg.max_in_flight {
-                let Some(c) = self.pick(p) else { break };
-                self.chunks[c as usize] = match self.chunks[c as usize] {
-                    Chunk::InFlight(n) => Chunk::InFlight(n + 1),
-                    _ => Chunk::InFlight(1),
-                };
-                self.peers[p].in_flight += 1;
-                total += 1;
-                self.assigned.push((p, c));
-                out.push((p, c));
-            }
+        while total < self.cfg.max_in_flight {
+            let peers = &self.peers;
+            let load = |p: PeerIdx| (peers[p].in_flight + 1) as f64 / weight(&peers[p]);
+            let next = open
+                .iter()
+                .enumerate()
+                .filter(|&(_, &p)| peers[p].in_flight < peers[p].window)
+                .min_by(|&(_, &a), &(_, &b)| load(a).total_cmp(&load(b)).then(peers[b].rate.total_cmp(&peers[a].rate)))
+                .map(|(k, &p)| (k, p));
+            let Some((k, p)) = next else { break };
+            let Some(c) = self.pick(p) else {
+                open.swap_remove(k);
+                continue;
+            };
+            self.chunks[c as usize] = match self.chunks[c as usize] {
+                Chunk::InFlight(n) => Chunk::InFlight(n + 1),
+                _ => Chunk::InFlight(1),
+            };
+            self.peers[p].in_flight += 1;
+            total += 1;
+            self.assigned.push((p, c));
+            out.push((p, c));
         }
         out
     }
@@ -395,5 +409,37 @@ mod tests {
         assert!(s.on_success(fast, 0, 1, ms(1)));
         assert!(!s.on_success(slow, 0, 1, ms(1)), "second copy is not new");
         assert_eq!(s.missing(), 1);
+    }
+
+    /// Virtual time (µs) to download 400 chunks from peers that each serve one chunk per
+    /// `services[p]` µs in turn (their uplinks set the pace), and the chunks each delivered.
+    fn uplink_bound(services: &[u64]) -> (u64, Vec<u64>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut s = Swarm::new(400, |_| false, SwarmConfig::default());
+        let peers: Vec<_> = services.iter().map(|_| s.add_peer()).collect();
+        let (mut now, mut free_at) = (0u64, vec![0u64; services.len()]);
+        let mut done = BinaryHeap::new();
+        while !s.is_complete() {
+            for (p, c) in s.next_requests() {
+                free_at[p] = free_at[p].max(now) + services[p];
+                done.push(Reverse((free_at[p], p, c, now)));
+            }
+            let Reverse((t, p, c, asked)) = done.pop().expect("requests in flight");
+            now = t;
+            s.on_success(p, c, 262_144, Duration::from_micros(t - asked));
+        }
+        (now, peers.iter().map(|&p| s.peer(p).delivered).collect())
+    }
+
+    #[test]
+    fn peers_whose_uplinks_set_the_pace_share_the_download() {
+        let (one, _) = uplink_bound(&[2500]);
+        let (four, delivered) = uplink_bound(&[2500; 4]);
+        assert!(four * 3 < one, "four peers took {four} µs, one {one} µs");
+        assert!(delivered.iter().all(|&d| d >= 80), "each of four delivers a fair part: {delivered:?}");
+        // A peer twice as fast gets about twice the chunks.
+        let (_, d) = uplink_bound(&[1250, 2500]);
+        assert!(d[0] * 2 > d[1] * 3, "{d:?}");
     }
 }
