@@ -58,10 +58,39 @@ impl StoredList {
     }
 }
 
+/// A stored list as [`Db::hash_list`] finds it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FoundList {
+    /// The whole list (it was short enough).
+    Whole(Vec<Hash>),
+    /// Only its length: read it with [`Db::hash_range`].
+    Long(u64),
+}
+
 impl Db {
-    /// The number of hashes in a stored list, `None` when it is not stored.
-    pub fn hash_list_len(&self, list: StoredList) -> Result<Option<u64>> {
-        self.read(|c| list.locate(c).map(|r| r.map(|(_, n)| n)).ctx(|| format!("reading the hash list of {list}")))
+    /// A stored list in one query: whole when it has at most `whole_max` hashes, else its
+    /// length; `None` when it is not stored.
+    pub fn hash_list(&self, list: StoredList, whole_max: usize) -> Result<Option<FoundList>> {
+        let what = || format!("reading the hash list of {list}");
+        let sql = match list {
+            StoredList::Content(_) => {
+                "SELECT length(chunk_hashes), CASE WHEN length(chunk_hashes) <= ?2 THEN chunk_hashes END
+                 FROM content WHERE content_id = ?1"
+            }
+            StoredList::Download(_) => {
+                "SELECT length(chunk_hashes), CASE WHEN length(chunk_hashes) <= ?2 THEN chunk_hashes END
+                 FROM downloads WHERE id = ?1"
+            }
+        };
+        let max_bytes = i64::try_from(whole_max.saturating_mul(32)).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql).ctx(what)?;
+            let row = match list {
+                StoredList::Content(id) => stmt.query_row(params![&id.0[..], max_bytes], found).optional(),
+                StoredList::Download(id) => stmt.query_row(params![id.0, max_bytes], found).optional(),
+            };
+            Ok(row.ctx(what)?.flatten())
+        })
     }
 
     /// Up to `count` hashes of a stored list from `first` (fewer at its end); `None` when
@@ -79,6 +108,21 @@ impl Db {
             }
             Ok(Some(out))
         })
+    }
+}
+
+fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<FoundList>> {
+    let Some(len) = r.get::<_, Option<i64>>(0)? else { return Ok(None) };
+    match r.get_ref(1)?.as_blob_or_null()? {
+        Some(b) if b.len() % 32 == 0 => {
+            Ok(Some(FoundList::Whole(b.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())))
+        }
+        Some(b) => Err(rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Blob,
+            format!("hash list of {} bytes is not a multiple of 32", b.len()).into(),
+        )),
+        None => Ok(Some(FoundList::Long(len.max(0) as u64 / 32))),
     }
 }
 
@@ -148,15 +192,18 @@ mod tests {
         };
         let d = db.create_download(&n).unwrap();
         let list = StoredList::Download(d.id);
-        assert_eq!(db.hash_list_len(list).unwrap(), None);
+        assert_eq!(db.hash_list(list, 5).unwrap(), None);
         assert_eq!(db.hash_range(list, 0, 4).unwrap(), None);
         db.set_download_chunk_hashes(d.id, &hashes).unwrap();
-        assert_eq!(db.hash_list_len(list).unwrap(), Some(40_000));
+        assert_eq!(db.hash_list(list, 0).unwrap(), Some(FoundList::Long(40_000)));
         assert_eq!(db.hash_range(crate::db::StoredList::Download(d.id), 0, usize::MAX).unwrap().unwrap(), hashes);
         // Ranges across a piece boundary, at the end, and past it.
         assert_eq!(db.hash_range(list, 32_760, 20).unwrap().unwrap(), hashes[32_760..32_780]);
         assert_eq!(db.hash_range(list, 39_990, 100).unwrap().unwrap(), hashes[39_990..]);
         assert_eq!(db.hash_range(list, 50_000, 5).unwrap().unwrap(), Vec::<Hash>::new());
+        assert_eq!(db.hash_list(list, 40_000).unwrap(), Some(FoundList::Whole(hashes.clone())));
+        assert_eq!(db.hash_list(list, 39_999).unwrap(), Some(FoundList::Long(40_000)));
+        assert_eq!(db.hash_list(StoredList::Download(DownloadId(99)), 5).unwrap(), None);
         assert_eq!(db.hash_range(StoredList::Download(DownloadId(99)), 0, 1).unwrap(), None);
         assert_eq!(db.hash_range(StoredList::Content(ContentId([9; 32])), 0, 1).unwrap(), None);
     }

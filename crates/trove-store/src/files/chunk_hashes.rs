@@ -3,6 +3,7 @@
 //! read a page at a time into a small cache, so memory does not grow with the file size (a
 //! 100 GiB file's list is 13 MB, a 1 TiB file's 134 MB; its cache holds 512 KiB at most).
 
+use crate::db::hash_lists::FoundList;
 use crate::db::{Db, StoredList};
 use crate::error::{Result, StoreError};
 use std::sync::{Arc, Mutex};
@@ -43,11 +44,14 @@ impl ChunkHashes {
     /// [`ChunkHashes::load`] with pages of `page` hashes (tests use small ones).
     pub fn load_paged(db: &Db, list: StoredList, page: usize) -> Result<Option<ChunkHashes>> {
         let page = page.max(1);
-        let Some(len) = db.hash_list_len(list)? else { return Ok(None) };
-        if len <= page as u64 {
-            return Ok(db.hash_range(list, 0, page)?.map(ChunkHashes::from));
-        }
-        Ok(Some(ChunkHashes { len, store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) } }))
+        Ok(match db.hash_list(list, page)? {
+            None => None,
+            Some(FoundList::Whole(v)) => Some(v.into()),
+            Some(FoundList::Long(len)) => Some(ChunkHashes {
+                len,
+                store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) },
+            }),
+        })
     }
 
     /// Number of hashes.
