@@ -98,32 +98,10 @@ impl Inner {
             }
             AnyRequest::HaveContent(_) => Envelope::response(MsgType::HAVE_CONTENT, req.req_id, Bytes::new()),
             AnyRequest::GetChunk(g) => self.serve_chunk(peer, &req, g).await,
-            AnyRequest::GetChunkHashes(g) => {
-                let max = limits::MAX_CHUNK_HASHES_V1;
-                match self.content.chunk_hashes_page(&g.content_id, 0, max) {
-                    Ok((total, hashes)) if total <= max => {
-                        ok(MsgType::CHUNK_HASH_LIST, &req, &ChunkHashList { content_id: g.content_id, hashes })
-                    }
-                    Ok(_) => err(&req, "chunk hash list too large for one message; use GET_CHUNK_HASHES_PAGE"),
-                    Err(e) => self.hashes_not_found(&req, &g.content_id, e),
-                }
-            }
+            AnyRequest::GetChunkHashes(g) => self.serve_hashes(&req, g.content_id, None).await,
             AnyRequest::GetChunkHashesPage(g) => {
-                match self.content.chunk_hashes_page(
-                    &g.content_id,
-                    g.start as usize,
-                    g.count.min(MAX_HASHES_PAGE) as usize,
-                ) {
-                    Ok((total, _)) if g.start as usize > total => {
-                        err(&req, "start past the end of the chunk hash list")
-                    }
-                    Ok((total, hashes)) => {
-                        let page =
-                            ChunkHashesPage { content_id: g.content_id, total: total as u32, start: g.start, hashes };
-                        ok(MsgType::CHUNK_HASHES_PAGE, &req, &page)
-                    }
-                    Err(e) => self.hashes_not_found(&req, &g.content_id, e),
-                }
+                let page = (g.start, g.count.min(MAX_HASHES_PAGE) as usize);
+                self.serve_hashes(&req, g.content_id, Some(page)).await
             }
             AnyRequest::WatchHeads(w) => {
                 let wait = Duration::from_millis(w.wait_ms.min(MAX_WATCH_MS) as u64);
@@ -236,8 +214,43 @@ impl Inner {
         }
     }
 
-    fn hashes_not_found(&self, req: &Envelope, id: &trove_proto::ContentId, e: ServeError) -> Envelope {
-        self.not_served(req, &format!("the chunk hashes of {}", id.short()), "chunk hashes not found", e)
+    /// Answers GET_CHUNK_HASHES (`page` None: the whole list, if it fits one v1 message) or
+    /// a GET_CHUNK_HASHES_PAGE (start, count), reading only what the answer holds.
+    async fn serve_hashes(
+        self: &Arc<Self>,
+        req: &Envelope,
+        id: trove_proto::ContentId,
+        page: Option<(u32, usize)>,
+    ) -> Envelope {
+        let max = limits::MAX_CHUNK_HASHES_V1;
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let (total, _) = me.content.chunk_hashes_page(&id, 0, 0)?;
+            match page {
+                None if total > max => Ok((total, Vec::new())),
+                None => me.content.chunk_hashes_page(&id, 0, max),
+                Some((start, _)) if start as usize > total => Ok((total, Vec::new())),
+                Some((start, count)) => me.content.chunk_hashes_page(&id, start as usize, count),
+            }
+        })
+        .await;
+        match (r, page) {
+            (Ok(Ok((total, _))), None) if total > max => {
+                err(req, "chunk hash list too large for one message; use GET_CHUNK_HASHES_PAGE")
+            }
+            (Ok(Ok((_, hashes))), None) => ok(MsgType::CHUNK_HASH_LIST, req, &ChunkHashList { content_id: id, hashes }),
+            (Ok(Ok((total, _))), Some((start, _))) if start as usize > total => {
+                err(req, "start past the end of the chunk hash list")
+            }
+            (Ok(Ok((total, hashes))), Some((start, _))) => {
+                let page = ChunkHashesPage { content_id: id, total: total as u32, start, hashes };
+                ok(MsgType::CHUNK_HASHES_PAGE, req, &page)
+            }
+            (Ok(Err(e)), _) => {
+                self.not_served(req, &format!("the chunk hashes of {}", id.short()), "chunk hashes not found", e)
+            }
+            (Err(_), _) => err(req, "chunk hashes not found"),
+        }
     }
 
     /// The error `answer` when `what` cannot be served: files found changed are reported as
