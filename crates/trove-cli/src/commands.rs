@@ -273,16 +273,17 @@ pub async fn execute(b: &Backend, g: &Global, cmd: Command) -> CliResult<()> {
             let report = with_progress(b, g, Some(root), b.get(req)).await?;
             emit(g, &report, |r| {
                 for f in &r.files {
+                    let from = if f.peers > 1 { format!(", from {} peers", f.peers) } else { String::new() };
                     match f.status.as_str() {
                         "failed" => {}
                         "present" => println!("present     {} ({})", f.target.display(), HumanBytes(f.size)),
                         _ if f.resumed_bytes > 0 => println!(
-                            "downloaded  {} ({}, {} resumed)",
+                            "downloaded  {} ({}, {} resumed{from})",
                             f.target.display(),
                             HumanBytes(f.size),
                             HumanBytes(f.resumed_bytes)
                         ),
-                        _ => println!("downloaded  {} ({})", f.target.display(), HumanBytes(f.size)),
+                        _ => println!("downloaded  {} ({}{from})", f.target.display(), HumanBytes(f.size)),
                     }
                 }
                 let ok = r.files.iter().filter(|f| f.status != "failed").count();

@@ -1,5 +1,5 @@
 //! Transfers between real nodes on loopback: several seeders with one killed mid-transfer
-//! (FT-1), v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
+//! (FT-1), uplink-limited seeders sharing a download, v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
 //! again that resumes every time without losing acknowledged chunks (FT-2), the requests a
 //! share of one-chunk files costs, a one-chunk file whose only known peer stalls, and the
 //! provider announcement of every finished download.
@@ -69,6 +69,44 @@ async fn three_seeders_one_killed_mid_transfer() {
     assert_eq!(std::fs::read(outs[2].path().join("movie.mkv")).unwrap(), data);
     println!("downloaded from {} peers", rep.files[0].peers);
     assert!(rep.files[0].peers >= 2, "load was not spread: {rep:#?}");
+}
+
+/// Three seeders whose uploads are limited (16 MiB/s each, as uplinks slower than the
+/// downloader): the download is spread over all of them, each delivering a fair part, and
+/// the report says who delivered what. The file (256 chunks) is long enough for windows to
+/// grow to the cap on requests in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uplink_limited_seeders_share_the_download() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (content, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data = pattern(64 << 20, 5);
+    let file = content.path().join("album.flac");
+    std::fs::write(&file, &data).unwrap();
+    let mut seeders = Vec::new();
+    let mut link = String::new();
+    for d in &dirs[..3] {
+        // Every seeder publishes the same file, so each can serve every chunk.
+        let n = node_with(d.path(), |c| c.upload_limit_kib = 16 << 10).await;
+        let r = n.publish(PublishRequest { paths: vec![file.clone()], ..Default::default() }).await.unwrap();
+        if link.is_empty() {
+            link = r.link;
+        }
+        seeders.push(n);
+    }
+    let hints: Vec<String> = seeders.iter().flat_map(addr_hints).collect();
+    let d = node_with(dirs[3].path(), |c| c.bootstrap = hints.clone()).await;
+    d.subscribe(&link, None, Trust::Normal).await.unwrap();
+    let rep = d.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(out.path().join("album.flac")).unwrap(), data);
+    let f = &rep.files[0];
+    assert_eq!((f.peers, f.delivered.len()), (3, 3), "{f:#?}");
+    let total: u64 = f.delivered.iter().map(|x| x.bytes).sum();
+    println!("MiB delivered: {:?}", f.delivered.iter().map(|x| x.bytes >> 20).collect::<Vec<_>>());
+    assert!(total >= data.len() as u64, "{f:#?}");
+    for x in &f.delivered {
+        assert!(x.bytes * 5 >= total, "{} delivered {} of {total} bytes: {f:#?}", x.peer, x.bytes);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

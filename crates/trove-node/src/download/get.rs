@@ -44,6 +44,17 @@ pub struct FileReport {
     pub resumed_bytes: u64,
     /// Peers that delivered chunks.
     pub peers: usize,
+    /// What each of them delivered.
+    #[serde(default)]
+    pub delivered: Vec<Delivered>,
+}
+
+/// Bytes one peer delivered for a file (duplicates at the end of a download included).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Delivered {
+    /// The peer's address.
+    pub peer: String,
+    pub bytes: u64,
 }
 
 /// The result of a `get`.
@@ -239,6 +250,7 @@ impl Inner {
                         error: None,
                         resumed_bytes: 0,
                         peers: 0,
+                        delivered: Vec::new(),
                     });
                 } else {
                     reports.push(failed(
@@ -291,7 +303,8 @@ impl Inner {
                 status: "downloaded".into(),
                 error: None,
                 resumed_bytes: o.resumed_bytes,
-                peers: o.peers_used,
+                peers: o.delivered.len(),
+                delivered: o.delivered,
             },
             Err(e) => {
                 let text = e.to_string();
@@ -335,6 +348,7 @@ fn failed(path: &str, target: PathBuf, size: u64, error: String) -> FileReport {
         error: Some(error),
         resumed_bytes: 0,
         peers: 0,
+        delivered: Vec::new(),
     }
 }
 

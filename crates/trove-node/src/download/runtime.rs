@@ -41,7 +41,8 @@ pub struct FileOutcome {
     pub bytes: u64,
     /// Bytes that were already verified on disk when the download (re)started.
     pub resumed_bytes: u64,
-    pub peers_used: usize,
+    /// What each peer that delivered chunks delivered.
+    pub delivered: Vec<super::get::Delivered>,
 }
 
 impl Inner {
@@ -351,7 +352,10 @@ impl Inner {
         // Duplicates still in flight (endgame) are abandoned: any late write carries the
         // same verified bytes.
         drop(inflight);
-        let peers_used = (0..addrs.len()).filter(|&p| swarm.peer(p).delivered > 0).count();
+        let delivered: Vec<super::get::Delivered> = (0..addrs.len())
+            .filter(|&p| swarm.peer(p).delivered > 0)
+            .map(|p| super::get::Delivered { peer: addrs[p].to_string(), bytes: swarm.peer(p).bytes })
+            .collect();
         let p2 = part.clone();
         let cid = dl.content_id;
         let finished =
@@ -374,7 +378,7 @@ impl Inner {
             // next files are downloading.
             let _ = self.announce_queue.send(dl.content_id);
         }
-        Ok(FileOutcome { bytes: size, resumed_bytes, peers_used })
+        Ok(FileOutcome { bytes: size, resumed_bytes, delivered })
     }
 
     /// Connects to provider `peer` of a swarm (its requests then use the pooled session);
