@@ -141,7 +141,9 @@ impl Db {
         self.read(|c| {
             let head = c
                 .prepare_cached(
-                    "SELECT size, length(chunk_hashes), chunk_list_hash, added_at FROM content WHERE content_id = ?1",
+                    "SELECT c.size, coalesce(length(h.hashes), 0), c.chunk_list_hash, c.added_at
+                     FROM content c LEFT JOIN content_hashes h ON h.content_id = c.content_id
+                     WHERE c.content_id = ?1",
                 )
                 .and_then(|mut s| {
                     s.query_row([&content_id.0[..]], |r| {
@@ -231,22 +233,19 @@ pub(crate) fn insert_sources(tx: &Transaction<'_>, sources: &[ContentSource], wh
     let now = now_int();
     let mut ins_content = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO content (content_id, size, chunk_list_hash, added_at) VALUES (?1, ?2, ?3, ?4)",
         )
+        .ctx(|| what.to_string())?;
+    let mut ins_hashes = tx
+        .prepare_cached("INSERT OR IGNORE INTO content_hashes (content_id, hashes) VALUES (?1, ?2)")
         .ctx(|| what.to_string())?;
     let mut replaced: Vec<Vec<u8>> = Vec::new();
     for s in sources {
         let ctx = || format!("saving content {} at {}", s.content_id.short(), s.path.display());
         ins_content
-            .execute(params![
-                &s.content_id.0[..],
-                int(s.size, "size")?,
-                hashes_blob(&s.chunk_hashes),
-                &s.chunk_list_hash[..],
-                now
-            ])
+            .execute(params![&s.content_id.0[..], int(s.size, "size")?, &s.chunk_list_hash[..], now])
             .ctx(ctx)?;
+        ins_hashes.execute(params![&s.content_id.0[..], hashes_blob(&s.chunk_hashes)]).ctx(ctx)?;
         replaced.extend(link_path(tx, &s.path, &s.content_id, s.mtime_ns, s.origin, now)?);
     }
     for id in replaced {
@@ -289,13 +288,18 @@ pub(crate) fn insert_downloaded(tx: &Transaction<'_>, d: &Download, path: &Path,
     let now = now_int();
     // The list was checked against the chunk count and chunk_list_hash when it was stored;
     // the row gets a list of the right size, then the download's is copied into it.
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO content (content_id, size, chunk_list_hash, added_at)
+             SELECT content_id, size, chunk_list_hash, ?2 FROM downloads WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![d.id.0, now]))
+    .ctx(ctx)?;
     let added = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
-                 SELECT content_id, size, zeroblob(length(chunk_hashes)), chunk_list_hash, ?2
-                 FROM downloads WHERE id = ?1",
+            "INSERT OR IGNORE INTO content_hashes (content_id, hashes)
+                 SELECT ?2, zeroblob(length(hashes)) FROM download_hashes WHERE download_id = ?1",
         )
-        .and_then(|mut s| s.execute(params![d.id.0, now]))
+        .and_then(|mut s| s.execute(params![d.id.0, &d.content_id.0[..]]))
         .ctx(ctx)?;
     if added > 0 {
         super::hash_lists::copy_download_list(tx, d.id, &d.content_id)?;

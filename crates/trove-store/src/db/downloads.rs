@@ -147,7 +147,8 @@ fn check_bitmap(id: DownloadId, chunks: u32, bitmap: &[u8]) -> Result<()> {
 }
 
 const COLS: &str = "id, content_id, share_id, item_path, target_path, size, chunk_count, chunk_list_hash,
-                    chunk_hashes IS NOT NULL, bitmap, state, error, created_at, updated_at";
+                    EXISTS (SELECT 1 FROM download_hashes WHERE download_id = downloads.id),
+                    bitmap, state, error, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Download> {
     let state: String = r.get(10)?;
@@ -207,8 +208,8 @@ impl Db {
             let now = now_int();
             tx.prepare_cached(
                 "INSERT INTO downloads (content_id, share_id, item_path, target_path, size, chunk_count,
-                     chunk_list_hash, chunk_hashes, bitmap, state, error, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, 'queued', NULL, ?9, ?9)",
+                     chunk_list_hash, bitmap, state, error, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', NULL, ?9, ?9)",
             )
             .and_then(|mut s| {
                 s.execute(params![

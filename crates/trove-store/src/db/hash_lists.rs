@@ -1,6 +1,6 @@
-//! Stored chunk hash lists, read and written a piece at a time. A list is the `chunk_hashes`
-//! BLOB of a content row or of a download row: 32 bytes per 256 KiB chunk, 13 MB for a
-//! 100 GiB file. Through SQLite's incremental BLOB I/O only the bytes asked for are read, and
+//! Stored chunk hash lists, read and written a piece at a time. A list is a BLOB in
+//! `content_hashes` (content this node holds) or `download_hashes` (fetched for a download):
+//! 32 bytes per 256 KiB chunk, 13 MB for a 100 GiB file. Through SQLite's incremental BLOB I/O only the bytes asked for are read, and
 //! a list is written or copied in pieces, so no caller needs the whole list in memory.
 
 use super::Db;
@@ -36,8 +36,8 @@ impl std::fmt::Display for StoredList {
 impl StoredList {
     fn table(&self) -> &'static str {
         match self {
-            StoredList::Content(_) => "content",
-            StoredList::Download(_) => "downloads",
+            StoredList::Content(_) => "content_hashes",
+            StoredList::Download(_) => "download_hashes",
         }
     }
 
@@ -46,11 +46,11 @@ impl StoredList {
     fn locate(&self, c: &Connection) -> rusqlite::Result<Option<(i64, u64)>> {
         let row: Option<(i64, Option<i64>)> = match self {
             StoredList::Content(id) => c
-                .prepare_cached("SELECT rowid, length(chunk_hashes) FROM content WHERE content_id = ?1")?
+                .prepare_cached("SELECT rowid, length(hashes) FROM content_hashes WHERE content_id = ?1")?
                 .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?,
             StoredList::Download(id) => c
-                .prepare_cached("SELECT id, length(chunk_hashes) FROM downloads WHERE id = ?1")?
+                .prepare_cached("SELECT download_id, length(hashes) FROM download_hashes WHERE download_id = ?1")?
                 .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?,
         };
@@ -74,12 +74,12 @@ impl Db {
         let what = || format!("reading the hash list of {list}");
         let sql = match list {
             StoredList::Content(_) => {
-                "SELECT length(chunk_hashes), CASE WHEN length(chunk_hashes) <= ?2 THEN chunk_hashes END
-                 FROM content WHERE content_id = ?1"
+                "SELECT length(hashes), CASE WHEN length(hashes) <= ?2 THEN hashes END
+                 FROM content_hashes WHERE content_id = ?1"
             }
             StoredList::Download(_) => {
-                "SELECT length(chunk_hashes), CASE WHEN length(chunk_hashes) <= ?2 THEN chunk_hashes END
-                 FROM downloads WHERE id = ?1"
+                "SELECT length(hashes), CASE WHEN length(hashes) <= ?2 THEN hashes END
+                 FROM download_hashes WHERE download_id = ?1"
             }
         };
         let max_bytes = i64::try_from(whole_max.saturating_mul(32)).unwrap_or(i64::MAX);
@@ -103,7 +103,7 @@ impl Db {
             let n = (len - first).min(count as u64) as usize;
             let mut out = vec![[0u8; 32]; n];
             if n > 0 {
-                let blob = c.blob_open("main", list.table(), "chunk_hashes", rowid, true).ctx(what)?;
+                let blob = c.blob_open("main", list.table(), "hashes", rowid, true).ctx(what)?;
                 blob.read_at_exact(out.as_flattened_mut(), first as usize * 32).ctx(what)?;
             }
             Ok(Some(out))
@@ -126,24 +126,25 @@ fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<FoundList>> {
     }
 }
 
-/// Stores `hashes` as the list of download row `rowid`, written in pieces into a BLOB
-/// sized first (so SQLite never binds a copy of the whole list).
+/// Stores `hashes` as the list of download `id`, written in pieces into a zero-filled BLOB
+/// made first (the list is its table's last column, so SQLite writes the zeros straight to
+/// its pages and never holds a copy of the whole list).
 pub(crate) fn write_download_list(c: &Connection, id: DownloadId, hashes: &[Hash]) -> rusqlite::Result<()> {
     let bytes = hashes_blob(hashes);
-    c.prepare_cached("UPDATE downloads SET chunk_hashes = ?1 WHERE id = ?2")?
-        .execute(params![ZeroBlob(bytes.len() as u64), id.0])?;
+    c.prepare_cached("INSERT OR REPLACE INTO download_hashes (download_id, hashes) VALUES (?1, ?2)")?
+        .execute(params![id.0, ZeroBlob(bytes.len() as u64)])?;
     if bytes.is_empty() {
         return Ok(());
     }
-    let mut blob = c.blob_open("main", "downloads", "chunk_hashes", id.0, false)?;
+    let mut blob = c.blob_open("main", "download_hashes", "hashes", id.0, false)?;
     for (i, piece) in bytes.chunks(PIECE).enumerate() {
         blob.write_at(piece, i * PIECE)?;
     }
     Ok(())
 }
 
-/// Copies the list of download `from` into the content row `content_id` (inserted with an
-/// empty list of the right size before), in pieces.
+/// Copies the list of download `from` into the list of `content_id` (made zero-filled at
+/// the right size before), in pieces.
 pub(crate) fn copy_download_list(c: &Connection, from: DownloadId, content_id: &ContentId) -> Result<()> {
     let what = || format!("keeping the hash list of download {from} for content {}", content_id.short());
     let Some((src_row, len)) = StoredList::Download(from).locate(c).ctx(what)? else {
@@ -155,8 +156,8 @@ pub(crate) fn copy_download_list(c: &Connection, from: DownloadId, content_id: &
     if dst_len != len {
         return Err(StoreError::Invalid(format!("{}: {dst_len} hashes stored, {len} to copy", what())));
     }
-    let src = c.blob_open("main", "downloads", "chunk_hashes", src_row, true).ctx(what)?;
-    let mut dst = c.blob_open("main", "content", "chunk_hashes", dst_row, false).ctx(what)?;
+    let src = c.blob_open("main", "download_hashes", "hashes", src_row, true).ctx(what)?;
+    let mut dst = c.blob_open("main", "content_hashes", "hashes", dst_row, false).ctx(what)?;
     let total = len as usize * 32;
     let mut buf = vec![0u8; PIECE.min(total)];
     let mut at = 0;

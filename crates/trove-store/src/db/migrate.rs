@@ -26,10 +26,11 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial schema", sql: SCHEMA_V1 },
     Migration { version: 2, name: "community records", sql: SCHEMA_V2_COMMUNITY_RECORDS },
+    Migration { version: 3, name: "chunk hash lists in tables of their own", sql: SCHEMA_V3_HASH_LISTS },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_V1: &str = r#"
 -- The key vault. A row exists exactly when a passphrase is set.
@@ -207,6 +208,27 @@ CREATE TABLE community_cursors (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Chunk hash lists move out of `content` and `downloads` into tables where the list is the
+/// last column: SQLite then writes a zero-filled list of a given length (`zeroblob`) straight
+/// to its pages, where a BLOB followed by other columns is first built whole in memory (13 MB
+/// for a 100 GiB file). Lists are then filled and read in pieces (`db::hash_lists`).
+const SCHEMA_V3_HASH_LISTS: &str = r#"
+CREATE TABLE content_hashes (
+    content_id BLOB PRIMARY KEY REFERENCES content(content_id) ON DELETE CASCADE,
+    hashes     BLOB NOT NULL
+) STRICT;
+INSERT INTO content_hashes (content_id, hashes) SELECT content_id, chunk_hashes FROM content;
+ALTER TABLE content DROP COLUMN chunk_hashes;
+
+CREATE TABLE download_hashes (
+    download_id INTEGER PRIMARY KEY REFERENCES downloads(id) ON DELETE CASCADE,
+    hashes      BLOB NOT NULL
+) STRICT;
+INSERT INTO download_hashes (download_id, hashes)
+    SELECT id, chunk_hashes FROM downloads WHERE chunk_hashes IS NOT NULL;
+ALTER TABLE downloads DROP COLUMN chunk_hashes;
+"#;
+
 /// Reads the schema version.
 pub fn schema_version(conn: &Connection) -> Result<u32> {
     let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx(|| "reading the schema version".into())?;
@@ -287,5 +309,62 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c, MIGRATIONS, "trove.db").unwrap();
         assert_eq!(schema_version(&c).unwrap(), SCHEMA_VERSION);
+    }
+
+    /// Version 3 moves every stored list into the new tables intact, keeps downloads without
+    /// a list without one, and the lists go with their rows.
+    #[test]
+    fn hash_lists_move_to_their_own_tables() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate(&mut c, &MIGRATIONS[..2], "trove.db").unwrap();
+        let list: Vec<u8> = (0..96u8).collect();
+        c.execute(
+            "INSERT INTO content (content_id, size, chunk_hashes, chunk_list_hash, added_at)
+             VALUES (x'01', 600000, ?1, x'02', 5)",
+            [&list],
+        )
+        .unwrap();
+        for (id, hashes) in [(1, Some(list.clone())), (2, None)] {
+            c.execute(
+                "INSERT INTO downloads (id, content_id, item_path, target_path, size, chunk_count, chunk_list_hash,
+                     chunk_hashes, bitmap, state, created_at, updated_at)
+                 VALUES (?1, x'01', 'a', ?2, 600000, 3, x'02', ?3, x'00', 'queued', 1, 1)",
+                rusqlite::params![id, format!("/dl/{id}").into_bytes(), hashes],
+            )
+            .unwrap();
+        }
+        migrate(&mut c, MIGRATIONS, "trove.db").unwrap();
+        assert_eq!(schema_version(&c).unwrap(), 3);
+        let got: Vec<u8> =
+            c.query_row("SELECT hashes FROM content_hashes WHERE content_id = x'01'", [], |r| r.get(0)).unwrap();
+        assert_eq!(got, list);
+        let downloads: Vec<(i64, Vec<u8>)> = c
+            .prepare("SELECT download_id, hashes FROM download_hashes")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(downloads, vec![(1, list)]);
+        let cols = |t: &str| -> i64 {
+            c.query_row(
+                &format!("SELECT count(*) FROM pragma_table_info('{t}') WHERE name = 'chunk_hashes'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((cols("content"), cols("downloads")), (0, 0));
+        c.execute("DELETE FROM downloads WHERE id = 1", []).unwrap();
+        c.execute("DELETE FROM content", []).unwrap();
+        let left: i64 = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM content_hashes) + (SELECT count(*) FROM download_hashes)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "lists go with their rows");
     }
 }
