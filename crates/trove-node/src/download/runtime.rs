@@ -102,7 +102,8 @@ impl Inner {
 
     async fn hashes_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId, count: u64) -> Result<Vec<Hash>> {
         let s = self.session(p).await?;
-        if s.peer().has(features::PAGED_HASHES) && count > trove_proto::limits::MAX_CHUNK_HASHES_V1 as u64 / 2 {
+        // Pages whenever the peer offers them (as `fetch` does): one way for every size.
+        if s.peer().has(features::PAGED_HASHES) {
             // Sized once: growing by doubling would hold the old and the new list at once.
             let mut out: Vec<Hash> = Vec::with_capacity(count.min(MAX_RESERVED_HASHES) as usize);
             while (out.len() as u64) < count {
