@@ -106,6 +106,10 @@ try {
   log('A: a relative path is refused with a readable message');
   // Choose the folder with the folder browser of the daemon's machine.
   await a.getByRole('button', { name: 'Browse…' }).click();
+  // The picker first lists the home folder and puts its path in the field; a fill racing that
+  // listing can land after the home path instead of replacing it ("/root/tmp/…"), so the
+  // listing is awaited first.
+  await a.waitForFunction(() => document.querySelector('dialog[open] #picker-path-input')?.value !== '');
   await a.locator('dialog[open] #picker-path-input').fill(PUBLISH_DIR);
   await a.locator('dialog[open]').getByRole('button', { name: 'Go' }).click();
   await a.locator('dialog[open]').getByRole('button', { name: 'Open folder photos' }).waitFor();
