@@ -88,18 +88,21 @@ impl ContentServer {
     }
 
     /// The length of the chunk hash list of `id` and `count` hashes of it from `start` (fewer
-    /// at its end, none from past it), once the file is checked unchanged: a page of a
-    /// 100 GiB file's list costs the page, never the whole 13 MB list.
+    /// at its end, none from past it, and none at all when the list is longer than
+    /// `max_len`), once the file is checked unchanged: a page of a 100 GiB file's list costs
+    /// the page, never the whole 13 MB list.
     pub fn chunk_hashes_page(
         &self,
         id: &ContentId,
         start: usize,
         count: usize,
+        max_len: usize,
     ) -> Result<(usize, Vec<Hash>), ServeError> {
         self.with_source(id, |src| {
             src.check_unchanged()?;
             let h = src.chunk_hashes();
-            Ok((h.len() as usize, h.range(start as u64, count)?))
+            let len = h.len() as usize;
+            Ok((len, if len > max_len { Vec::new() } else { h.range(start as u64, count)? }))
         })
     }
 
@@ -135,5 +138,33 @@ impl ContentServer {
     /// Forgets cached sources (after files were re-published or removed).
     pub fn invalidate(&self, id: &ContentId) {
         self.open.lock().expect("sources").remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trove_proto::limits::CHUNK_SIZE;
+    use trove_store::db::{ContentSource, Origin};
+
+    /// Pages are cut at the end of the list, and a list longer than the caller's limit is
+    /// answered with its length alone (at the limit it is still read).
+    #[test]
+    fn hash_list_pages_and_the_length_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, vec![7u8; 3 * CHUNK_SIZE]).unwrap();
+        let h = trove_store::files::hash_file(&path, |_| {}).unwrap();
+        let db = Db::open_in_memory().unwrap();
+        let hashes = h.digest.chunk_hashes.clone();
+        let id = h.digest.content_id;
+        db.add_content_batch(&[ContentSource::hashed(path, h, Origin::Published)]).unwrap();
+        let server = ContentServer::new(db);
+        let page = |start, count, max| server.chunk_hashes_page(&id, start, count, max).unwrap();
+        assert_eq!(page(0, 10, 3), (3, hashes.clone()));
+        assert_eq!(page(1, 1, usize::MAX), (3, hashes[1..2].to_vec()));
+        assert_eq!(page(5, 1, usize::MAX), (3, Vec::new()));
+        assert_eq!(page(0, 10, 2), (3, Vec::new()));
+        assert!(matches!(server.chunk_hashes_page(&ContentId([1; 32]), 0, 1, 9), Err(ServeError::NotFound)));
     }
 }

@@ -129,7 +129,7 @@ impl Inner {
         let mut sources = Vec::with_capacity(planned.len());
         let mut bytes = 0u64;
         for (p, h) in planned.iter().zip(hashed) {
-            let d = h.digest;
+            let d = &h.digest;
             bytes += d.size;
             let name = p.rel.rsplit('/').next().unwrap_or(&p.rel).to_string();
             let chunk_count = u32::try_from(d.chunk_hashes.len())
@@ -144,15 +144,7 @@ impl Inner {
                 chunk_count,
                 chunk_list_hash: d.chunk_list_hash,
             });
-            sources.push(ContentSource {
-                content_id: d.content_id,
-                path: p.disk.clone(),
-                size: d.size,
-                mtime_ns: h.mtime_ns,
-                chunk_list_hash: d.chunk_list_hash,
-                chunk_hashes: d.chunk_hashes,
-                origin: Origin::Published,
-            });
+            sources.push(ContentSource::hashed(p.disk.clone(), h, Origin::Published));
         }
         let previous = crate::views::own_latest(&self.db, &share.share_id)?;
         let seq = self.db.reserve_seq(&share.share_id)?;

@@ -224,14 +224,9 @@ impl Inner {
     ) -> Envelope {
         let max = limits::MAX_CHUNK_HASHES_V1;
         let me = self.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let (total, _) = me.content.chunk_hashes_page(&id, 0, 0)?;
-            match page {
-                None if total > max => Ok((total, Vec::new())),
-                None => me.content.chunk_hashes_page(&id, 0, max),
-                Some((start, _)) if start as usize > total => Ok((total, Vec::new())),
-                Some((start, count)) => me.content.chunk_hashes_page(&id, start as usize, count),
-            }
+        let r = tokio::task::spawn_blocking(move || match page {
+            None => me.content.chunk_hashes_page(&id, 0, max, max),
+            Some((start, count)) => me.content.chunk_hashes_page(&id, start as usize, count, usize::MAX),
         })
         .await;
         match (r, page) {

@@ -179,10 +179,7 @@ impl Inner {
                     }
                 };
                 self.db.set_download_chunk_hashes(dl.id, &h)?;
-                drop(h);
-                ChunkHashes::load(&self.db, StoredList::Download(dl.id))?.ok_or_else(|| {
-                    NodeError::Invalid(format!("the chunk hash list of {} was not kept", dl.item_path))
-                })?
+                ChunkHashes::stored(&self.db, StoredList::Download(dl.id), h)
             }
         };
         let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);

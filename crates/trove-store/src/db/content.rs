@@ -54,6 +54,22 @@ pub struct ContentSource {
     pub origin: Origin,
 }
 
+impl ContentSource {
+    /// The file at `path` as just hashed.
+    pub fn hashed(path: PathBuf, h: crate::files::HashedFile, origin: Origin) -> ContentSource {
+        let d = h.digest;
+        ContentSource {
+            content_id: d.content_id,
+            path,
+            size: d.size,
+            mtime_ns: h.mtime_ns,
+            chunk_hashes: d.chunk_hashes,
+            chunk_list_hash: d.chunk_list_hash,
+            origin,
+        }
+    }
+}
+
 /// One stored file of some content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContentPath {

@@ -41,20 +41,29 @@ impl StoredList {
         }
     }
 
-    /// The row holding the list and the list's length in hashes; `None` when there is no
-    /// such row or it has no list. (`length()` of a BLOB does not read it.)
-    fn locate(&self, c: &Connection) -> rusqlite::Result<Option<(i64, u64)>> {
-        let row: Option<(i64, Option<i64>)> = match self {
-            StoredList::Content(id) => c
-                .prepare_cached("SELECT rowid, length(hashes) FROM content_hashes WHERE content_id = ?1")?
-                .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?,
-            StoredList::Download(id) => c
-                .prepare_cached("SELECT download_id, length(hashes) FROM download_hashes WHERE download_id = ?1")?
-                .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?,
+    /// `SELECT <cols> FROM <the list's table> WHERE <its key> = ?1`.
+    fn select(&self, cols: &str) -> String {
+        let key = match self {
+            StoredList::Content(_) => "content_id",
+            StoredList::Download(_) => "download_id",
         };
-        Ok(row.and_then(|(rowid, len)| len.map(|l| (rowid, l.max(0) as u64 / 32))))
+        format!("SELECT {cols} FROM {} WHERE {key} = ?1", self.table())
+    }
+
+    /// The key value bound to `?1` of [`StoredList::select`].
+    fn key(&self) -> rusqlite::types::Value {
+        match self {
+            StoredList::Content(id) => rusqlite::types::Value::Blob(id.0.to_vec()),
+            StoredList::Download(id) => rusqlite::types::Value::Integer(id.0),
+        }
+    }
+
+    /// The row holding the list and the list's length in hashes; `None` when there is no
+    /// such row. (`length()` of a BLOB does not read it.)
+    fn locate(&self, c: &Connection) -> rusqlite::Result<Option<(i64, u64)>> {
+        c.prepare_cached(&self.select("rowid, length(hashes)"))?
+            .query_row([self.key()], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64 / 32)))
+            .optional()
     }
 }
 
@@ -72,24 +81,12 @@ impl Db {
     /// length; `None` when it is not stored.
     pub fn hash_list(&self, list: StoredList, whole_max: usize) -> Result<Option<FoundList>> {
         let what = || format!("reading the hash list of {list}");
-        let sql = match list {
-            StoredList::Content(_) => {
-                "SELECT length(hashes), CASE WHEN length(hashes) <= ?2 THEN hashes END
-                 FROM content_hashes WHERE content_id = ?1"
-            }
-            StoredList::Download(_) => {
-                "SELECT length(hashes), CASE WHEN length(hashes) <= ?2 THEN hashes END
-                 FROM download_hashes WHERE download_id = ?1"
-            }
-        };
+        let sql = list.select("length(hashes), CASE WHEN length(hashes) <= ?2 THEN hashes END");
         let max_bytes = i64::try_from(whole_max.saturating_mul(32)).unwrap_or(i64::MAX);
         self.read(|c| {
-            let mut stmt = c.prepare_cached(sql).ctx(what)?;
-            let row = match list {
-                StoredList::Content(id) => stmt.query_row(params![&id.0[..], max_bytes], found).optional(),
-                StoredList::Download(id) => stmt.query_row(params![id.0, max_bytes], found).optional(),
-            };
-            Ok(row.ctx(what)?.flatten())
+            let row =
+                c.prepare_cached(&sql).and_then(|mut s| s.query_row(params![list.key(), max_bytes], found).optional());
+            row.ctx(what)
         })
     }
 
@@ -111,18 +108,18 @@ impl Db {
     }
 }
 
-fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<FoundList>> {
-    let Some(len) = r.get::<_, Option<i64>>(0)? else { return Ok(None) };
+fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<FoundList> {
+    let len: i64 = r.get(0)?;
     match r.get_ref(1)?.as_blob_or_null()? {
         Some(b) if b.len() % 32 == 0 => {
-            Ok(Some(FoundList::Whole(b.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())))
+            Ok(FoundList::Whole(b.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect()))
         }
         Some(b) => Err(rusqlite::Error::FromSqlConversionFailure(
             1,
             rusqlite::types::Type::Blob,
             format!("hash list of {} bytes is not a multiple of 32", b.len()).into(),
         )),
-        None => Ok(Some(FoundList::Long(len.max(0) as u64 / 32))),
+        None => Ok(FoundList::Long(len.max(0) as u64 / 32)),
     }
 }
 

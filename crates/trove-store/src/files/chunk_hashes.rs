@@ -47,11 +47,21 @@ impl ChunkHashes {
         Ok(match db.hash_list(list, page)? {
             None => None,
             Some(FoundList::Whole(v)) => Some(v.into()),
-            Some(FoundList::Long(len)) => Some(ChunkHashes {
-                len,
-                store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) },
-            }),
+            Some(FoundList::Long(len)) => Some(Self::paged(db, list, len, page)),
         })
+    }
+
+    /// `hashes`, just stored as `list`: kept when they fit one page, else let go and read
+    /// back a page at a time (no second read of a short list).
+    pub fn stored(db: &Db, list: StoredList, hashes: Vec<Hash>) -> ChunkHashes {
+        if hashes.len() <= PAGE_HASHES {
+            return hashes.into();
+        }
+        Self::paged(db, list, hashes.len() as u64, PAGE_HASHES)
+    }
+
+    fn paged(db: &Db, list: StoredList, len: u64, page: usize) -> ChunkHashes {
+        ChunkHashes { len, store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) } }
     }
 
     /// Number of hashes.
@@ -165,5 +175,12 @@ mod tests {
         let Store::Paged { cache, .. } = &big.store else { unreachable!() };
         assert_eq!(cache.lock().unwrap().len(), CACHED_PAGES);
         assert_eq!(ChunkHashes::load(&db, StoredList::Content(ContentId([3; 32]))).unwrap().map(|c| c.len()), None);
+        // A list just stored is kept up to a page and read back in pages beyond.
+        let (list, hashes) = stored(&db, PAGE_HASHES as u32 + 1);
+        let kept = ChunkHashes::stored(&db, list, hashes[..PAGE_HASHES].to_vec());
+        assert!(matches!(kept.store, Store::Held(_)));
+        let long = ChunkHashes::stored(&db, list, hashes.clone());
+        assert!(matches!(long.store, Store::Paged { .. }));
+        assert_eq!((long.len(), long.get(PAGE_HASHES as u64).unwrap()), (hashes.len() as u64, hashes[PAGE_HASHES]));
     }
 }

@@ -164,20 +164,13 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let h = hash_file(&p, |_| {}).unwrap();
         let db = crate::db::Db::open_in_memory().unwrap();
-        let source = crate::db::ContentSource {
-            content_id: h.digest.content_id,
-            path: p.clone(),
-            size: h.digest.size,
-            mtime_ns: h.mtime_ns,
-            chunk_list_hash: trove_proto::content::chunk_list_hash(&h.digest.chunk_hashes),
-            chunk_hashes: h.digest.chunk_hashes.clone(),
-            origin: crate::db::Origin::Published,
-        };
-        db.add_content_batch(&[source]).unwrap();
-        let list = crate::db::StoredList::Content(h.digest.content_id);
+        let (id, size, mtime_ns, hashes) =
+            (h.digest.content_id, h.digest.size, h.mtime_ns, h.digest.chunk_hashes.clone());
+        db.add_content_batch(&[crate::db::ContentSource::hashed(p.clone(), h, crate::db::Origin::Published)]).unwrap();
+        let list = crate::db::StoredList::Content(id);
         let paged = ChunkHashes::load_paged(&db, list, 2).unwrap().unwrap();
-        let src = ChunkSource::open(&p, h.digest.size, h.mtime_ns, paged).unwrap();
-        assert_eq!(src.chunk_hashes().range(0, 10).unwrap(), h.digest.chunk_hashes);
+        let src = ChunkSource::open(&p, size, mtime_ns, paged).unwrap();
+        assert_eq!(src.chunk_hashes().range(0, 10).unwrap(), hashes);
         for i in (0..6).rev() {
             let want = &bytes[i * CHUNK_SIZE..((i + 1) * CHUNK_SIZE).min(bytes.len())];
             assert_eq!(src.read_chunk(i as u64).unwrap(), want);
