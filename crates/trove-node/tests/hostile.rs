@@ -1,6 +1,7 @@
 //! Hostile peers against real nodes (TEST-MATRIX IN-6, IN-7, FT-4, FT-7, TR-6): forged,
 //! rolled-back, expired and oversized heads and manifests, corrupted chunks, hostile paths,
-//! a tarpit provider, and a published file changed on disk.
+//! a tarpit provider, a published file changed on disk, and a provider lying in its paged
+//! chunk hash list.
 
 mod common;
 
@@ -103,6 +104,55 @@ async fn a_rolled_back_head_never_replaces_a_newer_one() {
     let again = b.subscribe(&link(&key, &[fake.hint()]), None, Trust::Normal).await.unwrap();
     assert_ne!(again.seq, Some(1), "rolled back after resubscribe: {again:?}");
     assert_eq!(b.db().highest_seq(&key.share_id()).unwrap(), Some(2));
+}
+
+/// The chunk hash list of a file arrives in pages of five hashes, each stored as it comes.
+/// The provider that answers first lies in its last page: the list fails the manifest's
+/// list hash, is read again from the other provider (held back until then), and the
+/// download completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_hash_list_with_a_lie_is_read_again_from_another_provider() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node(dir.path()).await;
+    let key = Keypair::from_seed([51; 32]);
+    let data = pattern(12 * trove_proto::limits::CHUNK_SIZE + 100, 3);
+    let m = manifest_for(&key, 1, &[("paged.bin", &data)], now(), None);
+    let (liar, honest) = (FakePeer::start(true).await, FakePeer::start(true).await);
+    for f in [&liar, &honest] {
+        f.serve_share(&key, &m, std::slice::from_ref(&data));
+        f.state.page_limit.store(5, Ordering::SeqCst);
+    }
+    liar.state.lie_in_lists.store(true, Ordering::SeqCst);
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    *honest.state.hash_gate.lock().unwrap() = Some(gate.clone());
+    let l = link(&key, &[liar.hint(), honest.hint()]);
+    b.subscribe(&l, None, Trust::Normal).await.unwrap();
+
+    let release_honest = async {
+        // The liar answers all three pages of its 13-hash list first.
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let served = liar.state.page_served.notified();
+                tokio::pin!(served);
+                served.as_mut().enable();
+                if liar.state.page_requests.load(Ordering::SeqCst) >= 3 {
+                    break;
+                }
+                served.await;
+            }
+        })
+        .await
+        .expect("the liar was never asked for its whole list");
+        gate.add_permits(100);
+    };
+    let (report, ()) =
+        tokio::join!(b.get(GetRequest { share: l, out_dir: out.path().into(), ..Default::default() }), release_honest);
+    let report = report.unwrap();
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(std::fs::read(out.path().join("paged.bin")).unwrap(), data);
+    assert_eq!(liar.state.page_requests.load(Ordering::SeqCst), 3);
+    assert_eq!(honest.state.page_requests.load(Ordering::SeqCst), 3, "the list was read again, a page at a time");
+    b.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

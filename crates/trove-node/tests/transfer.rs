@@ -2,7 +2,8 @@
 //! (FT-1), uplink-limited seeders sharing a download, v1-shaped seeders and downloaders, and a downloader killed with SIGKILL again and
 //! again that resumes every time without losing acknowledged chunks (FT-2), the requests a
 //! share of one-chunk files costs, a one-chunk file whose only known peer stalls, and the
-//! provider announcement of every finished download.
+//! provider announcement of every finished download, and a stored chunk hash list found
+//! damaged when a download resumes.
 
 mod common;
 
@@ -277,11 +278,70 @@ async fn small_files_cost_one_request_each() {
         assert_eq!(&std::fs::read(out.path().join(p)).unwrap(), bytes, "{p}");
     }
     let s = &fake.state;
-    assert_eq!(s.hash_requests.load(Ordering::SeqCst), 1, "only the multi-chunk file needs its hash list");
+    let lists = s.hash_requests.load(Ordering::SeqCst) + s.page_requests.load(Ordering::SeqCst);
+    assert_eq!(lists, 1, "only the multi-chunk file needs its hash list (one page)");
     let chunks = s.chunk_requests.load(Ordering::SeqCst);
     assert!((64..=68).contains(&chunks), "{chunks} chunk requests for 60 one-chunk files and 4 chunks");
     let lookups = s.find_value_requests.load(Ordering::SeqCst) - lookups_before;
     assert!(lookups <= 8, "{lookups} DHT lookups reached the peer for 61 files");
+    b.shutdown().await;
+}
+
+/// A download that failed (its only provider sent bad chunks) keeps its chunk hash list,
+/// fetched in pages of five. Damaged on disk as a crash in the middle of writing it would
+/// leave it, the list fails its check when the download is tried again: it is fetched anew
+/// and the download completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_hash_list_is_fetched_again() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fake = FakePeer::start(true).await;
+    fake.state.page_limit.store(5, Ordering::SeqCst);
+    let key = trove_proto::Keypair::from_seed([8; 32]);
+    let data = pattern(12 * trove_proto::limits::CHUNK_SIZE + 7, 5);
+    let (_, link) = fake.share_files(&key, &[("f.bin".into(), data.clone())]);
+    let req = || GetRequest { share: link.clone(), out_dir: out.path().into(), ..Default::default() };
+    fake.state.corrupt.store(true, Ordering::SeqCst);
+    let b = node(dir.path()).await;
+    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+    let rep = b.get(req()).await.unwrap();
+    assert!(!rep.ok(), "{rep:#?}");
+    assert_eq!(fake.state.page_requests.load(Ordering::SeqCst), 3);
+    b.shutdown().await;
+
+    let db = trove_store::db::Db::open(dir.path()).unwrap();
+    let dl = db.downloads().unwrap().pop().unwrap();
+    let list = trove_store::db::StoredList::Download(dl.id);
+    assert_eq!(db.hash_list(list, 100).unwrap().map(|_| ()), Some(()), "the list is kept");
+    db.fill_download_list(dl.id, 0, &[[0; 32]]).unwrap();
+    drop(db);
+
+    fake.state.corrupt.store(false, Ordering::SeqCst);
+    let b = node(dir.path()).await;
+    let rep = b.get(req()).await.unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(out.path().join("f.bin")).unwrap(), data);
+    assert_eq!(fake.state.page_requests.load(Ordering::SeqCst), 6, "the damaged list was fetched again");
+    b.shutdown().await;
+}
+
+/// `fetch` by content id alone, from a provider that gives the list in pages of five: the
+/// list is hashed as it arrives to learn the content (not held), then read again into the
+/// database by the download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_reads_a_paged_hash_list_without_holding_it() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fake = FakePeer::start(true).await;
+    fake.state.page_limit.store(5, Ordering::SeqCst);
+    let data = pattern(12 * trove_proto::limits::CHUNK_SIZE + 9, 6);
+    let id = trove_proto::content::content_id(&data);
+    fake.state.files.lock().unwrap().insert(id, data.clone());
+    let b = node_with(dir.path(), |c| c.bootstrap = vec![fake.hint()]).await;
+    let target = out.path().join("by-id.bin");
+    let r = b.fetch(&id, &target, false).await.unwrap();
+    assert_eq!((r.status.as_str(), r.size), ("downloaded", data.len() as u64));
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(fake.state.page_requests.load(Ordering::SeqCst), 6, "three pages to learn the list, three to store it");
+
     b.shutdown().await;
 }
 

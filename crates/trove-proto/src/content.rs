@@ -30,11 +30,25 @@ pub fn chunk_hash(chunk: &[u8]) -> Hash {
 
 /// BLAKE3 of the concatenated chunk hashes.
 pub fn chunk_list_hash(hashes: &[Hash]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    for c in hashes {
-        h.update(c);
+    let mut h = ChunkListHasher::default();
+    h.update(hashes);
+    h.finalize()
+}
+
+/// [`chunk_list_hash`] of a list that arrives in pieces.
+#[derive(Clone, Default)]
+pub struct ChunkListHasher(blake3::Hasher);
+
+impl ChunkListHasher {
+    /// Adds the next hashes of the list.
+    pub fn update(&mut self, hashes: &[Hash]) {
+        self.0.update(hashes.as_flattened());
     }
-    h.finalize().into()
+
+    /// The hash of the list so far.
+    pub fn finalize(&self) -> Hash {
+        self.0.finalize().into()
+    }
 }
 
 /// ContentId of a whole byte string.

@@ -5,6 +5,7 @@
 //! before the file is renamed into place, so a lying provider cannot get a wrong file
 //! accepted.
 
+use super::runtime::hash_page;
 use crate::error::{NodeError, Result};
 use crate::node::{Inner, Node};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trove_net::peer::features;
 use trove_proto::ContentId;
-use trove_proto::content::{Hash, chunk_hash, chunk_list_hash};
+use trove_proto::content::{ChunkListHasher, Hash, chunk_hash};
 use trove_proto::limits::CHUNK_SIZE;
 use trove_proto::wire::ext::MAX_HASHES_PAGE;
 use trove_proto::wire::{GetChunk, GetChunkHashes, GetChunkHashesPage, PeerAddr};
@@ -23,6 +24,16 @@ use trove_store::files::{PathPlanner, prepare_target};
 const MAX_FETCH_CHUNKS: u64 = (1 << 40) / CHUNK_SIZE as u64;
 /// Providers asked for the hash list at most.
 const MAX_HASH_SOURCES: usize = 16;
+
+/// What a provider says of a content.
+struct Learned {
+    /// The chunk hash list when it came whole in the first answer.
+    hashes: Option<Vec<Hash>>,
+    /// The hash of the list.
+    list_hash: Hash,
+    /// The size, from the length of the last chunk.
+    size: u64,
+}
 
 /// What `fetch` did.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -105,16 +116,20 @@ impl Inner {
                         prepared.path.display()
                     )));
                 }
-                let (hashes, size) = self.learn_content(id, &providers).await?;
+                let learned = self.learn_content(id, &providers).await?;
                 let dl = self.db.create_download(&NewDownload {
                     content_id: *id,
                     share_id: None,
                     item_path: name.to_string(),
                     target_path: prepared.path.clone(),
-                    size,
-                    chunk_list_hash: chunk_list_hash(&hashes),
+                    size: learned.size,
+                    chunk_list_hash: learned.list_hash,
                 })?;
-                self.db.set_download_chunk_hashes(dl.id, &hashes)?;
+                // A list longer than one answer is read again by the download, into the
+                // database a page at a time.
+                if let Some(hashes) = &learned.hashes {
+                    self.db.set_download_chunk_hashes(dl.id, hashes)?;
+                }
                 dl
             }
         };
@@ -136,9 +151,9 @@ impl Inner {
         }
     }
 
-    /// The chunk hash list and the size of a content, from the first provider that gives a
-    /// consistent answer: a hash list and a last chunk that matches its hash.
-    async fn learn_content(self: &Arc<Self>, id: &ContentId, providers: &[PeerAddr]) -> Result<(Vec<Hash>, u64)> {
+    /// The chunk hash list (its hash) and the size of a content, from the first provider
+    /// that gives a consistent answer: a hash list and a last chunk that matches its hash.
+    async fn learn_content(self: &Arc<Self>, id: &ContentId, providers: &[PeerAddr]) -> Result<Learned> {
         let mut errors = Vec::new();
         for p in providers.iter().take(MAX_HASH_SOURCES) {
             match self.learn_from(p, id).await {
@@ -153,59 +168,50 @@ impl Inner {
         }))
     }
 
-    async fn learn_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId) -> Result<(Vec<Hash>, u64)> {
+    async fn learn_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId) -> Result<Learned> {
         let s = self.session(p).await?;
-        let hashes = if s.peer().has(features::PAGED_HASHES) {
-            let mut out: Vec<Hash> = Vec::new();
-            let mut total: Option<u32> = None;
-            loop {
-                let page = s
-                    .call(&GetChunkHashesPage { content_id: *id, start: out.len() as u32, count: MAX_HASHES_PAGE })
-                    .await?;
-                let t = *total.get_or_insert(page.total);
-                if t as u64 > MAX_FETCH_CHUNKS {
-                    return Err(NodeError::Invalid(format!("claims {t} chunks, more than this node accepts")));
-                }
-                // Sized once: growing by doubling would hold the old and the new list at once.
-                out.reserve_exact((t as usize).saturating_sub(out.len()));
-                if page.content_id != *id
-                    || page.start as usize != out.len()
-                    || page.total != t
-                    || out.len() + page.hashes.len() > t as usize
-                {
-                    return Err(NodeError::Invalid("inconsistent hash page".into()));
-                }
-                let empty = page.hashes.is_empty();
-                out.extend(page.hashes);
-                if out.len() >= t as usize {
-                    break;
-                }
-                if empty {
-                    return Err(NodeError::Invalid("empty hash page".into()));
-                }
+        let (count, first) = if s.peer().has(features::PAGED_HASHES) {
+            let page = s.call(&GetChunkHashesPage { content_id: *id, start: 0, count: MAX_HASHES_PAGE }).await?;
+            if page.total as u64 > MAX_FETCH_CHUNKS {
+                return Err(NodeError::Invalid(format!("claims {} chunks, more than this node accepts", page.total)));
             }
-            out
+            if page.content_id != *id || page.start != 0 || page.hashes.len() > page.total as usize {
+                return Err(NodeError::Invalid("inconsistent hash page".into()));
+            }
+            (u64::from(page.total), page.hashes)
         } else {
             let l = s.call(&GetChunkHashes { content_id: *id }).await?;
             if l.content_id != *id {
                 return Err(NodeError::Invalid("answered for another content".into()));
             }
-            l.hashes
+            (l.hashes.len() as u64, l.hashes)
         };
-        let Some(last_hash) = hashes.last() else {
+        // The rest of a long list is hashed as it arrives and let go.
+        let mut list_hash = ChunkListHasher::default();
+        list_hash.update(&first);
+        let mut last_hash = first.last().copied();
+        let mut next = first.len() as u64;
+        while next < count {
+            let page = hash_page(p, &s, id, next, count).await?;
+            list_hash.update(&page);
+            last_hash = page.last().copied();
+            next += page.len() as u64;
+        }
+        let hashes = (first.len() as u64 == count).then_some(first);
+        let Some(last_hash) = last_hash else {
             return Err(NodeError::Invalid("sent an empty hash list for a non-empty content".into()));
         };
-        let last = (hashes.len() - 1) as u32;
+        let last = (count - 1) as u32;
         let data = s.call(&GetChunk { content_id: *id, chunk_index: last }).await?;
         if data.content_id != *id
             || data.chunk_index != last
             || data.bytes.is_empty()
             || data.bytes.len() > CHUNK_SIZE
-            || chunk_hash(&data.bytes) != *last_hash
+            || chunk_hash(&data.bytes) != last_hash
         {
             return Err(NodeError::Invalid("the last chunk does not match its hash".into()));
         }
         let size = last as u64 * CHUNK_SIZE as u64 + data.bytes.len() as u64;
-        Ok((hashes, size))
+        Ok(Learned { hashes, list_hash: list_hash.finalize(), size })
     }
 }

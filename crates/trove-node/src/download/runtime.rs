@@ -20,7 +20,7 @@ use trove_proto::wire::{GetChunk, GetChunkHashes, GetChunkHashesPage, PeerAddr, 
 use trove_proto::{ContentId, ShareId, cbor, dht_key};
 use trove_store::StoreError;
 use trove_store::db::{Download, DownloadState, StoredList};
-use trove_store::files::{ChunkHashes, PartFile, SpaceReserve};
+use trove_store::files::{ChunkHashes, FetchedList, PartFile, SpaceReserve};
 
 /// How often progress is reported and the bitmap saved.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -31,9 +31,34 @@ const LATE_DISCOVERY: Duration = Duration::from_secs(1);
 const DISCOVERY_ROUNDS: usize = 3;
 /// How long a provider has to connect before it is dropped from the swarm.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Room reserved up front for a fetched chunk hash list at most (the list of a 1 TiB file;
-/// untouched room costs no memory).
-const MAX_RESERVED_HASHES: u64 = (1 << 40) / trove_proto::limits::CHUNK_SIZE as u64;
+
+/// The first hashes of a list from one provider.
+enum FirstHashes {
+    /// Its first page (a trove peer).
+    Page(Vec<Hash>),
+    /// The whole list, in one message (a v1 peer).
+    Whole(Vec<Hash>),
+}
+
+/// The page of the list of `id` (of `count` hashes) from hash `start`: the page the request
+/// asked for, with at least one hash and none past the end.
+pub(super) async fn hash_page(
+    p: &PeerAddr,
+    s: &trove_net::Session,
+    id: &ContentId,
+    start: u64,
+    count: u64,
+) -> Result<Vec<Hash>> {
+    let page = s.call(&GetChunkHashesPage { content_id: *id, start: start as u32, count: MAX_HASHES_PAGE }).await?;
+    if page.content_id != *id
+        || u64::from(page.start) != start
+        || u64::from(page.total) != count
+        || page.hashes.is_empty()
+    {
+        return Err(NodeError::Invalid(format!("{p} sent an inconsistent hash page")));
+    }
+    Ok(page.hashes)
+}
 
 /// Outcome of one file download.
 #[derive(Debug)]
@@ -74,59 +99,101 @@ impl Inner {
         out
     }
 
-    /// The chunk hash list of a content, from the first provider that gives one matching
-    /// `count` and `list_hash` (asked in parallel; paged between trove peers).
-    async fn fetch_chunk_hashes(
-        self: &Arc<Self>,
-        id: &ContentId,
-        count: u64,
-        list_hash: &Hash,
-        providers: &[PeerAddr],
-    ) -> Result<Vec<Hash>> {
+    /// The chunk hash list of download `dl` from the first provider whose list matches the
+    /// manifest's chunk count and list hash. Up to eight providers are asked for a first
+    /// page in parallel; the list is then read from one of them a page at a time straight
+    /// into the database (never held whole), and from the next on a failure or a wrong list.
+    async fn fetch_chunk_hashes(self: &Arc<Self>, dl: &Download, providers: &[PeerAddr]) -> Result<ChunkHashes> {
+        let count = chunk_count(dl.size);
         let mut errors = Vec::new();
-        let mut asks: FuturesUnordered<_> =
-            providers.iter().take(8).map(|p| async move { (p, self.hashes_from(p, id, count).await) }).collect();
-        while let Some((p, r)) = asks.next().await {
-            match r {
-                Ok(h) if verify_chunk_list(&h, count, list_hash) => return Ok(h),
-                Ok(_) => errors.push(format!("{p}: hash list does not match the manifest")),
+        let mut firsts: FuturesUnordered<_> = providers
+            .iter()
+            .take(8)
+            .map(|p| async move { (p, self.first_hashes(p, &dl.content_id, count).await) })
+            .collect();
+        let mut list: Option<FetchedList> = None;
+        while let Some((p, first)) = firsts.next().await {
+            let read = match first {
+                Ok((s, first)) => {
+                    let list = match &mut list {
+                        Some(l) => {
+                            l.restart();
+                            l
+                        }
+                        None => list.insert(FetchedList::start(&self.db, dl.id, count, dl.chunk_list_hash)?),
+                    };
+                    self.read_hashes(p, &s, &dl.content_id, first, list).await
+                }
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(hashes) => return Ok(hashes),
                 Err(e) => errors.push(format!("{p}: {e}")),
             }
         }
         Err(NodeError::Unavailable(format!(
             "no provider gave the chunk hashes of {}: {}",
-            id.short(),
+            dl.content_id.short(),
             if errors.is_empty() { "no providers found".into() } else { errors.join("; ") }
         )))
     }
 
-    async fn hashes_from(self: &Arc<Self>, p: &PeerAddr, id: &ContentId, count: u64) -> Result<Vec<Hash>> {
+    /// A session to `p` and the first hashes of a list of `count`: a first page between
+    /// trove peers, the whole list from a v1 peer.
+    async fn first_hashes(
+        self: &Arc<Self>,
+        p: &PeerAddr,
+        id: &ContentId,
+        count: u64,
+    ) -> Result<(trove_net::Session, FirstHashes)> {
         let s = self.session(p).await?;
-        // Pages whenever the peer offers them (as `fetch` does): one way for every size.
         if s.peer().has(features::PAGED_HASHES) {
-            // Sized once: growing by doubling would hold the old and the new list at once.
-            let mut out: Vec<Hash> = Vec::with_capacity(count.min(MAX_RESERVED_HASHES) as usize);
-            while (out.len() as u64) < count {
-                let page = s
-                    .call(&GetChunkHashesPage { content_id: *id, start: out.len() as u32, count: MAX_HASHES_PAGE })
-                    .await?;
-                if page.content_id != *id
-                    || page.start as usize != out.len()
-                    || page.total as u64 != count
-                    || page.hashes.is_empty()
-                {
-                    return Err(NodeError::Invalid(format!("{p} sent an inconsistent hash page")));
-                }
-                out.extend(page.hashes);
-            }
-            Ok(out)
+            let page = hash_page(p, &s, id, 0, count).await?;
+            Ok((s, FirstHashes::Page(page)))
         } else {
             let l = s.call(&GetChunkHashes { content_id: *id }).await?;
             if l.content_id != *id {
                 return Err(NodeError::Invalid(format!("{p} answered for another content")));
             }
-            Ok(l.hashes)
+            Ok((s, FirstHashes::Whole(l.hashes)))
         }
+    }
+
+    /// Reads the list into `list` from its first hashes on, page by page, and checks it.
+    async fn read_hashes(
+        &self,
+        p: &PeerAddr,
+        s: &trove_net::Session,
+        id: &ContentId,
+        first: FirstHashes,
+        list: &mut FetchedList,
+    ) -> Result<ChunkHashes> {
+        let paged = matches!(first, FirstHashes::Page(_));
+        let (FirstHashes::Page(h) | FirstHashes::Whole(h)) = first;
+        list.push(&h)?;
+        while paged && !list.is_full() {
+            let page = hash_page(p, s, id, list.next(), list.len()).await?;
+            list.push(&page)?;
+        }
+        Ok(list.finish()?)
+    }
+
+    /// The stored chunk hash list of download `dl` if it has one of `count` hashes that
+    /// matches its list hash; a wrong one (cut short by a crash, or damaged) is dropped.
+    async fn stored_hashes(&self, dl: &Download, count: u64) -> Result<Option<ChunkHashes>> {
+        let (db, id, want) = (self.db.clone(), dl.id, dl.chunk_list_hash);
+        tokio::task::spawn_blocking(move || -> Result<Option<ChunkHashes>> {
+            match ChunkHashes::load(&db, StoredList::Download(id))? {
+                Some(h) if h.len() == count && h.digest()? == want => Ok(Some(h)),
+                Some(_) => {
+                    db.drop_download_list(id)?;
+                    Ok(None)
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+        .map_err(crate::publish::join_err)?
     }
 
     /// Downloads one file described by a download row. Resumes whatever is on disk.
@@ -152,35 +219,31 @@ impl Inner {
         // lookup each).
         let late = count == 1 && !providers.is_empty();
         let discover_at = tokio::time::Instant::now() + if late { LATE_DISCOVERY } else { Duration::ZERO };
-        // A list stored by an earlier attempt (or by `fetch`) is read a page at a time.
-        let hashes: ChunkHashes = match ChunkHashes::load(&self.db, StoredList::Download(dl.id))? {
+        // A list stored by an earlier attempt (or by `fetch`) is read a page at a time, once
+        // it is checked: a crash may have left one half written.
+        let hashes: ChunkHashes = match self.stored_hashes(dl, count).await? {
             Some(h) => h,
             None if count == 0 => Vec::new().into(),
             // One chunk: its hash is the content id, so the list needs no provider.
             None if count == 1 && verify_chunk_list(&[dl.content_id.0], 1, &dl.chunk_list_hash) => {
                 vec![dl.content_id.0].into()
             }
-            None => {
-                let first = self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await;
-                let h = match first {
-                    Ok(h) => h,
-                    Err(_) => {
-                        // Everyone known failed: ask again, now with what the DHT found too
-                        // (a known peer may have come back meanwhile).
-                        let more = discovery.as_mut().await;
-                        let fresh: Vec<PeerAddr> = more
-                            .iter()
-                            .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
-                            .cloned()
-                            .collect();
-                        discovered = Some(more);
-                        providers.extend(fresh);
-                        self.fetch_chunk_hashes(&dl.content_id, count, &dl.chunk_list_hash, &providers).await?
-                    }
-                };
-                self.db.set_download_chunk_hashes(dl.id, &h)?;
-                ChunkHashes::stored(&self.db, StoredList::Download(dl.id), h)
-            }
+            None => match self.fetch_chunk_hashes(dl, &providers).await {
+                Ok(h) => h,
+                Err(_) => {
+                    // Everyone known failed: ask again, now with what the DHT found too
+                    // (a known peer may have come back meanwhile).
+                    let more = discovery.as_mut().await;
+                    let fresh: Vec<PeerAddr> = more
+                        .iter()
+                        .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
+                        .cloned()
+                        .collect();
+                    discovered = Some(more);
+                    providers.extend(fresh);
+                    self.fetch_chunk_hashes(dl, &providers).await?
+                }
+            },
         };
         let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);
         let target = dl.target_path.clone();

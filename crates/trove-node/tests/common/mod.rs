@@ -81,9 +81,32 @@ pub struct FakeState {
     pub hash_requests: AtomicUsize,
     /// FIND_VALUE requests received.
     pub find_value_requests: AtomicUsize,
+    /// GET_CHUNK_HASHES_PAGE requests answered.
+    pub page_requests: AtomicUsize,
+    /// At most this many hashes per CHUNK_HASHES_PAGE (0: as many as asked).
+    pub page_limit: AtomicUsize,
+    /// Flip a byte of the last hash of every list (a lying provider).
+    pub lie_in_lists: AtomicBool,
+    /// When set, hash list answers wait for a permit of this gate (one each).
+    pub hash_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// Woken after every hash page answered.
+    pub page_served: tokio::sync::Notify,
     /// GET_CHUNK requests received after the first corrupted chunk was sent.
     pub requests_after_corrupt: AtomicUsize,
     sent_corrupt: AtomicBool,
+}
+
+impl FakeState {
+    /// The chunk hashes of a served file (the last one flipped when lying).
+    fn hashes_of(&self, id: &ContentId) -> Option<Vec<trove_proto::content::Hash>> {
+        let mut hashes = hash_reader(&self.files.lock().unwrap().get(id)?[..]).unwrap().chunk_hashes;
+        if self.lie_in_lists.load(Ordering::SeqCst)
+            && let Some(last) = hashes.last_mut()
+        {
+            last[0] ^= 1;
+        }
+        Some(hashes)
+    }
 }
 
 struct FakeHandler(Arc<FakeState>);
@@ -92,7 +115,7 @@ impl Handler for FakeHandler {
     fn handle(&self, _peer: Arc<PeerInfo>, req: Envelope) -> ReplyFuture {
         let s = &self.0;
         let ok = |t: MsgType, p: Vec<u8>| Envelope::response(t, req.req_id, p);
-        let resp = match AnyRequest::decode(req.msg_type, &req.payload) {
+        let resp = match AnyRequest::decode_ext(req.msg_type, &req.payload, true) {
             Ok(AnyRequest::FindValue(f)) => {
                 s.find_value_requests.fetch_add(1, Ordering::SeqCst);
                 let value = s.values.lock().unwrap().get(&f.key).cloned();
@@ -123,16 +146,41 @@ impl Handler for FakeHandler {
             },
             Ok(AnyRequest::GetChunkHashes(g)) => {
                 s.hash_requests.fetch_add(1, Ordering::SeqCst);
-                match s.files.lock().unwrap().get(&g.content_id) {
-                    Some(b) => {
-                        let d = hash_reader(&b[..]).unwrap();
-                        ok(
-                            MsgType::CHUNK_HASH_LIST,
-                            ChunkHashList { content_id: g.content_id, hashes: d.chunk_hashes }.to_payload(),
-                        )
+                match s.hashes_of(&g.content_id) {
+                    Some(hashes) => {
+                        ok(MsgType::CHUNK_HASH_LIST, ChunkHashList { content_id: g.content_id, hashes }.to_payload())
                     }
                     None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
                 }
+            }
+            Ok(AnyRequest::GetChunkHashesPage(g)) => {
+                let resp = match s.hashes_of(&g.content_id) {
+                    Some(hashes) => {
+                        let limit = match s.page_limit.load(Ordering::SeqCst) {
+                            0 => g.count as usize,
+                            n => n.min(g.count as usize),
+                        };
+                        let start = (g.start as usize).min(hashes.len());
+                        let page = ChunkHashesPage {
+                            content_id: g.content_id,
+                            total: hashes.len() as u32,
+                            start: g.start,
+                            hashes: hashes[start..(start + limit).min(hashes.len())].to_vec(),
+                        };
+                        ok(MsgType::CHUNK_HASHES_PAGE, page.to_payload())
+                    }
+                    None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
+                };
+                let gate = s.hash_gate.lock().unwrap().clone();
+                let state = self.0.clone();
+                return Box::pin(async move {
+                    if let Some(g) = gate {
+                        g.acquire().await.unwrap().forget();
+                    }
+                    state.page_requests.fetch_add(1, Ordering::SeqCst);
+                    state.page_served.notify_waiters();
+                    Reply::Respond(resp)
+                });
             }
             Ok(AnyRequest::GetChunk(_)) if s.stall_chunks.load(Ordering::SeqCst) => {
                 return Box::pin(std::future::pending());
@@ -169,11 +217,15 @@ impl Handler for FakeHandler {
 }
 
 impl FakePeer {
-    /// A fake peer listening on loopback; `extensions` false makes it v1-shaped.
+    /// A fake peer listening on loopback; `extensions` false makes it v1-shaped, true makes
+    /// it offer hash lists in pages.
     pub async fn start(extensions: bool) -> FakePeer {
         let mut c = NetConfig::new(Keypair::generate());
         c.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
         c.extensions = extensions;
+        if extensions {
+            c.features.push(trove_net::peer::features::PAGED_HASHES.into());
+        }
         c.rate_limits = false;
         let state = Arc::new(FakeState::default());
         let endpoint =

@@ -5,7 +5,7 @@
 
 use super::Db;
 use super::downloads::DownloadId;
-use super::sql::{Ctx, hashes_blob};
+use super::sql::Ctx;
 use crate::error::{Result, StoreError};
 use rusqlite::blob::ZeroBlob;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -127,17 +127,67 @@ fn found(r: &rusqlite::Row<'_>) -> rusqlite::Result<FoundList> {
 /// made first (the list is its table's last column, so SQLite writes the zeros straight to
 /// its pages and never holds a copy of the whole list).
 pub(crate) fn write_download_list(c: &Connection, id: DownloadId, hashes: &[Hash]) -> rusqlite::Result<()> {
-    let bytes = hashes_blob(hashes);
+    make_download_list(c, id, hashes.len() as u64)?;
+    for (i, piece) in hashes.chunks(PIECE / 32).enumerate() {
+        write_download_list_at(c, id, (i * PIECE / 32) as u64, piece)?;
+    }
+    Ok(())
+}
+
+/// Makes the list of download `id` `count` zero hashes (replacing any list it had).
+fn make_download_list(c: &Connection, id: DownloadId, count: u64) -> rusqlite::Result<()> {
     c.prepare_cached("INSERT OR REPLACE INTO download_hashes (download_id, hashes) VALUES (?1, ?2)")?
-        .execute(params![id.0, ZeroBlob(bytes.len() as u64)])?;
-    if bytes.is_empty() {
+        .execute(params![id.0, ZeroBlob(count.saturating_mul(32))])?;
+    Ok(())
+}
+
+/// Writes `hashes` into the list of download `id` from hash `first`, which must lie inside it.
+fn write_download_list_at(c: &Connection, id: DownloadId, first: u64, hashes: &[Hash]) -> rusqlite::Result<()> {
+    if hashes.is_empty() {
         return Ok(());
     }
     let mut blob = c.blob_open("main", "download_hashes", "hashes", id.0, false)?;
-    for (i, piece) in bytes.chunks(PIECE).enumerate() {
-        blob.write_at(piece, i * PIECE)?;
+    blob.write_at(hashes.as_flattened(), first as usize * 32)
+}
+
+impl Db {
+    /// Makes the list of download `id` a zero-filled list of `count` hashes, to be filled
+    /// with [`Db::fill_download_list`] as pages of it arrive (any list it had is replaced).
+    /// Such a list is not checked against the download: its reader checks it
+    /// ([`crate::files::FetchedList`]).
+    pub fn start_download_list(&self, id: DownloadId, count: u64) -> Result<()> {
+        let what = format!("making room for the {count} chunk hashes of download {id}");
+        self.write_relaxed(&what, |tx| make_download_list(tx, id, count).ctx(|| what.clone()))
     }
-    Ok(())
+
+    /// Writes `hashes` into the list of download `id` (made by [`Db::start_download_list`])
+    /// from hash `first`; they must fit inside it.
+    pub fn fill_download_list(&self, id: DownloadId, first: u64, hashes: &[Hash]) -> Result<()> {
+        let what = format!("saving chunk hashes {first}.. of download {id}");
+        self.write_relaxed(&what, |tx| {
+            let Some((_, len)) = StoredList::Download(id).locate(tx).ctx(|| what.clone())? else {
+                return Err(StoreError::NotFound(format!("{what}: the download has no list")));
+            };
+            if first.saturating_add(hashes.len() as u64) > len {
+                return Err(StoreError::Invalid(format!(
+                    "{what}: {} hashes from {first} do not fit a list of {len}",
+                    hashes.len()
+                )));
+            }
+            write_download_list_at(tx, id, first, hashes).ctx(|| what.clone())
+        })
+    }
+
+    /// Deletes the list of download `id` (the download stays, without a list).
+    pub fn drop_download_list(&self, id: DownloadId) -> Result<()> {
+        let what = format!("dropping the chunk hashes of download {id}");
+        self.write_relaxed(&what, |tx| {
+            tx.prepare_cached("DELETE FROM download_hashes WHERE download_id = ?1")
+                .and_then(|mut s| s.execute([id.0]))
+                .ctx(|| what.clone())?;
+            Ok(())
+        })
+    }
 }
 
 /// Copies the list of download `from` into the list of `content_id` (made zero-filled at

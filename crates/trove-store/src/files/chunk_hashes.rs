@@ -7,13 +7,15 @@ use crate::db::hash_lists::FoundList;
 use crate::db::{Db, StoredList};
 use crate::error::{Result, StoreError};
 use std::sync::{Arc, Mutex};
-use trove_proto::content::Hash;
+use trove_proto::content::{ChunkListHasher, Hash};
 
 /// Hashes per page read from the database (128 KiB, the hashes of 1 GiB of chunks).
 pub const PAGE_HASHES: usize = 4096;
 /// Pages kept in memory: downloads and uploads move through the list in order, a few at
 /// different places at once.
 const CACHED_PAGES: usize = 4;
+/// Hashes read at a time by [`ChunkHashes::digest`] (1 MiB).
+const DIGEST_PIECE: usize = 32 * 1024;
 
 /// The expected chunk hashes of one file.
 #[derive(Debug)]
@@ -51,16 +53,7 @@ impl ChunkHashes {
         })
     }
 
-    /// `hashes`, just stored as `list`: kept when they fit one page, else let go and read
-    /// back a page at a time (no second read of a short list).
-    pub fn stored(db: &Db, list: StoredList, hashes: Vec<Hash>) -> ChunkHashes {
-        if hashes.len() <= PAGE_HASHES {
-            return hashes.into();
-        }
-        Self::paged(db, list, hashes.len() as u64, PAGE_HASHES)
-    }
-
-    fn paged(db: &Db, list: StoredList, len: u64, page: usize) -> ChunkHashes {
+    pub(crate) fn paged(db: &Db, list: StoredList, len: u64, page: usize) -> ChunkHashes {
         ChunkHashes { len, store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) } }
     }
 
@@ -97,6 +90,28 @@ impl ChunkHashes {
                 .hash_range(*list, start, (end - start) as usize)?
                 .ok_or_else(|| StoreError::NotFound(format!("the hash list of {list} is gone"))),
         }
+    }
+
+    /// BLAKE3 over the concatenated hashes (the manifest's `chunk_list_hash` of a right
+    /// list), reading a paged list a piece at a time: a stored list is checked with it before
+    /// a download resumes on it.
+    pub fn digest(&self) -> Result<Hash> {
+        let mut h = ChunkListHasher::default();
+        match &self.store {
+            Store::Held(v) => h.update(v),
+            Store::Paged { .. } => {
+                let mut at = 0;
+                while at < self.len {
+                    let piece = self.range(at, DIGEST_PIECE)?;
+                    if piece.is_empty() {
+                        return Err(StoreError::Corrupt("a stored hash list is shorter than recorded".into()));
+                    }
+                    h.update(&piece);
+                    at += piece.len() as u64;
+                }
+            }
+        }
+        Ok(h.finalize())
     }
 
     /// Page `n` of a paged list, from the cache or the database.
@@ -175,12 +190,5 @@ mod tests {
         let Store::Paged { cache, .. } = &big.store else { unreachable!() };
         assert_eq!(cache.lock().unwrap().len(), CACHED_PAGES);
         assert_eq!(ChunkHashes::load(&db, StoredList::Content(ContentId([3; 32]))).unwrap().map(|c| c.len()), None);
-        // A list just stored is kept up to a page and read back in pages beyond.
-        let (list, hashes) = stored(&db, PAGE_HASHES as u32 + 1);
-        let kept = ChunkHashes::stored(&db, list, hashes[..PAGE_HASHES].to_vec());
-        assert!(matches!(kept.store, Store::Held(_)));
-        let long = ChunkHashes::stored(&db, list, hashes.clone());
-        assert!(matches!(long.store, Store::Paged { .. }));
-        assert_eq!((long.len(), long.get(PAGE_HASHES as u64).unwrap()), (hashes.len() as u64, hashes[PAGE_HASHES]));
     }
 }
