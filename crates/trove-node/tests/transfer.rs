@@ -324,6 +324,25 @@ async fn a_damaged_stored_hash_list_is_fetched_again() {
     b.shutdown().await;
 }
 
+/// A file that cannot fit on the disk (here: a free-space reserve larger than any disk) is
+/// refused before anything is fetched for it, its chunk hash list included (FT-5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_fit_is_refused_before_its_hash_list_is_fetched() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fake = FakePeer::start(true).await;
+    let key = trove_proto::Keypair::from_seed([9; 32]);
+    let data = pattern(3 * trove_proto::limits::CHUNK_SIZE, 2);
+    let (_, link) = fake.share_files(&key, &[("f.bin".into(), data)]);
+    let b = node_with(dir.path(), |c| c.free_space_reserve_mib = 1 << 40).await;
+    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+    let rep = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
+    let err = rep.files[0].error.clone().unwrap_or_default();
+    assert!(err.contains("must stay free"), "{rep:#?}");
+    assert_eq!(fake.state.page_requests.load(Ordering::SeqCst) + fake.state.hash_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.state.chunk_requests.load(Ordering::SeqCst), 0);
+    b.shutdown().await;
+}
+
 /// `fetch` by content id alone, from a provider that gives the list in pages of five: the
 /// list is hashed as it arrives to learn the content (not held), then read again into the
 /// database by the download.

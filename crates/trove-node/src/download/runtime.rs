@@ -219,6 +219,7 @@ impl Inner {
         // lookup each).
         let late = count == 1 && !providers.is_empty();
         let discover_at = tokio::time::Instant::now() + if late { LATE_DISCOVERY } else { Duration::ZERO };
+        let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);
         // A list stored by an earlier attempt (or by `fetch`) is read a page at a time, once
         // it is checked: a crash may have left one half written.
         let hashes: ChunkHashes = match self.stored_hashes(dl, count).await? {
@@ -228,24 +229,28 @@ impl Inner {
             None if count == 1 && verify_chunk_list(&[dl.content_id.0], 1, &dl.chunk_list_hash) => {
                 vec![dl.content_id.0].into()
             }
-            None => match self.fetch_chunk_hashes(dl, &providers).await {
-                Ok(h) => h,
-                Err(_) => {
-                    // Everyone known failed: ask again, now with what the DHT found too
-                    // (a known peer may have come back meanwhile).
-                    let more = discovery.as_mut().await;
-                    let fresh: Vec<PeerAddr> = more
-                        .iter()
-                        .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
-                        .cloned()
-                        .collect();
-                    discovered = Some(more);
-                    providers.extend(fresh);
-                    self.fetch_chunk_hashes(dl, &providers).await?
+            // Room for the file first: its list (1/8192 of it) is stored before the file
+            // is made, and a file that cannot fit needs none.
+            None => {
+                PartFile::check_room(&dl.target_path, dl.size, &reserve)?;
+                match self.fetch_chunk_hashes(dl, &providers).await {
+                    Ok(h) => h,
+                    Err(_) => {
+                        // Everyone known failed: ask again, now with what the DHT found too
+                        // (a known peer may have come back meanwhile).
+                        let more = discovery.as_mut().await;
+                        let fresh: Vec<PeerAddr> = more
+                            .iter()
+                            .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
+                            .cloned()
+                            .collect();
+                        discovered = Some(more);
+                        providers.extend(fresh);
+                        self.fetch_chunk_hashes(dl, &providers).await?
+                    }
                 }
-            },
+            }
         };
-        let reserve = SpaceReserve::new(self.cfg.free_space_reserve_mib << 20);
         let target = dl.target_path.clone();
         let size = dl.size;
         let part = tokio::task::spawn_blocking(move || -> Result<PartFile> {

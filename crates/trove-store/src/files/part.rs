@@ -158,6 +158,13 @@ pub fn part_path(target: &Path) -> Result<PathBuf> {
 }
 
 impl PartFile {
+    /// Checks that the file system holding `target` has room for a download of `size`
+    /// bytes there (beyond what its `.part` file already holds) and the reserve, before
+    /// anything is fetched for it; [`PartFile::create_or_open`] checks it again.
+    pub fn check_room(target: &Path, size: u64, reserve: &SpaceReserve) -> Result<()> {
+        check_room(target, size, reserve).map(|_| ())
+    }
+
     /// Opens `<target>.part` for a file of `size` bytes with these chunk hashes, creating it
     /// (sized up front, sparse) if missing. An existing part file is kept as it is, with no
     /// chunk trusted: call [`PartFile::recover`] to find the chunks it already holds. The
@@ -178,26 +185,7 @@ impl PartFile {
                 chunk_count(size)
             )));
         }
-        let part_path = part_path(target)?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let allocated = match fs::symlink_metadata(&part_path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(StoreError::Invalid(format!(
-                    "{} is a symlink; not writing through it",
-                    part_path.display()
-                )));
-            }
-            Ok(m) if !m.is_file() => {
-                return Err(StoreError::Invalid(format!("{} exists and is not a regular file", part_path.display())));
-            }
-            Ok(m) => Some(m.blocks().saturating_mul(512)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StoreError::io(format!("reading metadata of {}", part_path.display()))(e)),
-        };
-        reserve.check(&dir, size.saturating_sub(allocated.unwrap_or(0)), &part_path)?;
+        let (part_path, dir, allocated) = check_room(target, size, reserve)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -604,6 +592,30 @@ impl PartFile {
 }
 
 /// BLAKE3 of `len` zero bytes.
+/// The `.part` path of `target`, its folder, and the bytes the `.part` file already holds
+/// on disk (`None` when there is none), once the folder has room for the rest of `size`
+/// bytes and the reserve. A `.part` that is a symlink or not a regular file is refused.
+fn check_room(target: &Path, size: u64, reserve: &SpaceReserve) -> Result<(PathBuf, PathBuf, Option<u64>)> {
+    let part_path = part_path(target)?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let allocated = match fs::symlink_metadata(&part_path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(StoreError::Invalid(format!("{} is a symlink; not writing through it", part_path.display())));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(StoreError::Invalid(format!("{} exists and is not a regular file", part_path.display())));
+        }
+        Ok(m) => Some(m.blocks().saturating_mul(512)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StoreError::io(format!("reading metadata of {}", part_path.display()))(e)),
+    };
+    reserve.check(&dir, size.saturating_sub(allocated.unwrap_or(0)), &part_path)?;
+    Ok((part_path, dir, allocated))
+}
+
 fn zero_hash(len: u64) -> Hash {
     chunk_hash(&vec![0u8; len as usize])
 }
