@@ -1,7 +1,7 @@
 //! Hostile peers against real nodes (TEST-MATRIX IN-6, IN-7, FT-4, FT-7, TR-6): forged,
 //! rolled-back, expired and oversized heads and manifests, corrupted chunks, hostile paths,
 //! a tarpit provider, a published file changed on disk, and a provider lying in its paged
-//! chunk hash list.
+//! chunk hash list or sending a page past its end.
 
 mod common;
 
@@ -152,6 +152,29 @@ async fn a_paged_hash_list_with_a_lie_is_read_again_from_another_provider() {
     assert_eq!(std::fs::read(out.path().join("paged.bin")).unwrap(), data);
     assert_eq!(liar.state.page_requests.load(Ordering::SeqCst), 3);
     assert_eq!(honest.state.page_requests.load(Ordering::SeqCst), 3, "the list was read again, a page at a time");
+    b.shutdown().await;
+}
+
+/// A provider whose last hash page runs past the end of the list is refused at that page,
+/// with a clear error, and nothing of the file is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hash_page_running_past_the_list_is_refused() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node(dir.path()).await;
+    let key = Keypair::from_seed([52; 32]);
+    let data = pattern(12 * trove_proto::limits::CHUNK_SIZE + 1, 4);
+    let m = manifest_for(&key, 1, &[("padded.bin", &data)], now(), None);
+    let fake = FakePeer::start(true).await;
+    fake.serve_share(&key, &m, std::slice::from_ref(&data));
+    fake.state.page_limit.store(5, Ordering::SeqCst);
+    fake.state.pad_pages.store(true, Ordering::SeqCst);
+    let l = link(&key, &[fake.hint()]);
+    b.subscribe(&l, None, Trust::Normal).await.unwrap();
+    let report = b.get(GetRequest { share: l, out_dir: out.path().into(), ..Default::default() }).await.unwrap();
+    let err = report.files[0].error.clone().unwrap_or_default();
+    assert!(err.contains("inconsistent hash page"), "{report:#?}");
+    assert_eq!(fake.state.chunk_requests.load(Ordering::SeqCst), 0);
+    assert!(!out.path().join("padded.bin").exists());
     b.shutdown().await;
 }
 

@@ -54,6 +54,7 @@ pub(super) async fn hash_page(
         || u64::from(page.start) != start
         || u64::from(page.total) != count
         || page.hashes.is_empty()
+        || page.hashes.len() as u64 > count.saturating_sub(start)
     {
         return Err(NodeError::Invalid(format!("{p} sent an inconsistent hash page")));
     }

@@ -87,6 +87,8 @@ pub struct FakeState {
     pub page_limit: AtomicUsize,
     /// Flip a byte of the last hash of every list (a lying provider).
     pub lie_in_lists: AtomicBool,
+    /// Add one made-up hash to every page (the last page then runs past the list).
+    pub pad_pages: AtomicBool,
     /// When set, hash list answers wait for a permit of this gate (one each).
     pub hash_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
     /// Woken after every hash page answered.
@@ -161,12 +163,15 @@ impl Handler for FakeHandler {
                             n => n.min(g.count as usize),
                         };
                         let start = (g.start as usize).min(hashes.len());
-                        let page = ChunkHashesPage {
+                        let mut page = ChunkHashesPage {
                             content_id: g.content_id,
                             total: hashes.len() as u32,
                             start: g.start,
                             hashes: hashes[start..(start + limit).min(hashes.len())].to_vec(),
                         };
+                        if s.pad_pages.load(Ordering::SeqCst) {
+                            page.hashes.push([0xaa; 32]);
+                        }
                         ok(MsgType::CHUNK_HASHES_PAGE, page.to_payload())
                     }
                     None => Envelope::error(req.msg_type, req.req_id, "chunk hashes not found"),
