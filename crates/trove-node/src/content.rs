@@ -1,9 +1,8 @@
 //! Serving content from files in place: a cache of open [`ChunkSource`]s per content id,
 //! answering chunks and pages of chunk hash lists. Each chunk is checked before it leaves
-//! (file unchanged, chunk hash matches), a hash list page after the file is checked
-//! unchanged; a file that
-//! changed is withdrawn (its record removed) and the next file holding the same content is
-//! tried, so a changed file is never served wrong (TEST-MATRIX FT-7).
+//! (file unchanged, chunk hash matches), and a hash list page once the file is checked
+//! unchanged; a file that changed is withdrawn (its record removed) and the next file holding
+//! the same content is tried, so a changed file is never served wrong (TEST-MATRIX FT-7).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

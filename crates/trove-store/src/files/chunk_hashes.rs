@@ -53,6 +53,12 @@ impl ChunkHashes {
         })
     }
 
+    /// Whether the list is held in memory (not read in pages).
+    #[cfg(test)]
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self.store, Store::Held(_))
+    }
+
     pub(crate) fn paged(db: &Db, list: StoredList, len: u64, page: usize) -> ChunkHashes {
         ChunkHashes { len, store: Store::Paged { db: db.clone(), list, page, cache: Mutex::new(Vec::new()) } }
     }
@@ -138,7 +144,7 @@ impl ChunkHashes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::db::NewDownload;
     use std::path::PathBuf;
@@ -190,5 +196,20 @@ mod tests {
         let Store::Paged { cache, .. } = &big.store else { unreachable!() };
         assert_eq!(cache.lock().unwrap().len(), CACHED_PAGES);
         assert_eq!(ChunkHashes::load(&db, StoredList::Content(ContentId([3; 32]))).unwrap().map(|c| c.len()), None);
+    }
+
+    /// The digest of a paged list reads it a piece at a time: at one piece, one hash past
+    /// it, and held, it is the list hash.
+    #[test]
+    fn the_digest_is_the_list_hash_across_pieces() {
+        let db = Db::open_in_memory().unwrap();
+        for n in [DIGEST_PIECE, DIGEST_PIECE + 1] {
+            let (list, hashes) = stored(&db, n as u32);
+            let paged = ChunkHashes::load_paged(&db, list, 4).unwrap().unwrap();
+            assert!(matches!(paged.store, Store::Paged { .. }));
+            assert_eq!(paged.digest().unwrap(), chunk_list_hash(&hashes), "{n} hashes");
+            assert_eq!(ChunkHashes::from(hashes.clone()).digest().unwrap(), chunk_list_hash(&hashes));
+        }
+        assert_eq!(ChunkHashes::from(Vec::new()).digest().unwrap(), chunk_list_hash(&[]));
     }
 }

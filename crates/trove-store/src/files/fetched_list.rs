@@ -122,31 +122,22 @@ impl Drop for FetchedList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::NewDownload;
-    use std::path::PathBuf;
-    use trove_proto::ContentId;
     use trove_proto::content::chunk_list_hash;
-    use trove_proto::limits::CHUNK_SIZE;
 
+    /// A download of `n` chunks and its hashes (a list already stored, which the tests
+    /// replace).
     fn download(db: &Db, n: usize) -> (DownloadId, Vec<Hash>) {
-        let hashes: Vec<Hash> = (0..n as u32).map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes()).collect();
-        let d = db
-            .create_download(&NewDownload {
-                content_id: ContentId([7; 32]),
-                share_id: None,
-                item_path: format!("f{n}.bin"),
-                target_path: PathBuf::from(format!("/dl/f{n}.bin")),
-                size: n as u64 * CHUNK_SIZE as u64,
-                chunk_list_hash: chunk_list_hash(&hashes),
-            })
-            .unwrap();
-        (d.id, hashes)
+        match crate::files::chunk_hashes::tests::stored(db, n as u32) {
+            (StoredList::Download(id), hashes) => (id, hashes),
+            (other, _) => unreachable!("{other}"),
+        }
     }
 
     #[test]
     fn a_list_arrives_in_pages_and_counts_only_when_it_matches() {
         let db = Db::open_in_memory().unwrap();
-        for n in [10, PAGE_HASHES + 5] {
+        // Held up to one page, read in pages from one hash past it.
+        for n in [10, PAGE_HASHES, PAGE_HASHES + 1] {
             let (id, hashes) = download(&db, n);
             let list = StoredList::Download(id);
             let mut f = FetchedList::start(&db, id, n as u64, chunk_list_hash(&hashes)).unwrap();
@@ -169,6 +160,7 @@ mod tests {
             let got = f.finish().unwrap();
             drop(f);
             assert_eq!(got.len(), n as u64);
+            assert_eq!(got.is_held(), n <= PAGE_HASHES, "{n} hashes");
             assert_eq!(got.digest().unwrap(), chunk_list_hash(&hashes));
             assert_eq!(got.get(n as u64 - 1).unwrap(), hashes[n - 1]);
             // Stored whole, and the same when loaded again (held or paged by its length).

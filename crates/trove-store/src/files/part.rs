@@ -591,7 +591,6 @@ impl PartFile {
     }
 }
 
-/// BLAKE3 of `len` zero bytes.
 /// The `.part` path of `target`, its folder, and the bytes the `.part` file already holds
 /// on disk (`None` when there is none), once the folder has room for the rest of `size`
 /// bytes and the reserve. A `.part` that is a symlink or not a regular file is refused.
@@ -616,6 +615,7 @@ fn check_room(target: &Path, size: u64, reserve: &SpaceReserve) -> Result<(PathB
     Ok((part_path, dir, allocated))
 }
 
+/// BLAKE3 of `len` zero bytes.
 fn zero_hash(len: u64) -> Hash {
     chunk_hash(&vec![0u8; len as usize])
 }
