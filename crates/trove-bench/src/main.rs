@@ -11,6 +11,7 @@ mod quic_ceiling;
 mod report;
 mod search;
 mod session;
+mod tls_ceiling;
 mod transfer;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,11 @@ enum Cmd {
     /// What quinn itself carries on loopback with trove's QUIC settings (one stream, no framing).
     QuicCeiling {
         #[arg(long, default_value = "1GiB", value_parser = fixture::parse_size)]
+        size: u64,
+    },
+    /// What TLS over TCP itself carries on loopback with trove's TLS settings (one connection, no framing).
+    TlsCeiling {
+        #[arg(long, default_value = "4GiB", value_parser = fixture::parse_size)]
         size: u64,
     },
     /// Download throughput from N seeders (1 GiB by default; `--files 10000 --size 4KiB` for small files).
@@ -157,6 +163,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Cmd::QuicCeiling { size } => quic_ceiling::run(size).await,
+            Cmd::TlsCeiling { size } => tls_ceiling::run(size).await,
             Cmd::TransferChild { spec } => transfer::child(&spec).await,
             Cmd::Publish { size, files, dir } => {
                 std::fs::create_dir_all(&dir)?;

@@ -3,7 +3,7 @@
 //! loopback, one stream, 1 MiB pieces written and read as they come (zero-copy reads), no
 //! framing, hashing or disk. Both ends run in this process.
 
-use crate::report::{cpu_seconds, emit};
+use crate::report::{cpu_seconds, emit_ceiling};
 use anyhow::anyhow;
 use serde_json::json;
 use std::time::Instant;
@@ -38,15 +38,7 @@ pub async fn run(bytes: u64) -> anyhow::Result<()> {
     send.finish()?;
     let got = receiver.await??;
     let secs = start.elapsed().as_secs_f64();
-    let cores = (cpu_seconds() - cpu0) / secs;
+    let cpu = cpu_seconds() - cpu0;
     conn.close(0u32.into(), b"done");
-    anyhow::ensure!(got == sent, "sent {sent} bytes, {got} arrived");
-    emit(
-        "quic-ceiling",
-        "throughput",
-        got as f64 / secs / (1u64 << 20) as f64,
-        "MiB/s",
-        json!({"bytes": got, "seconds": secs, "cpu_cores": cores}),
-    );
-    Ok(())
+    emit_ceiling("quic-ceiling", sent, got, secs, cpu, json!({}))
 }

@@ -14,6 +14,19 @@ pub fn emit(bench: &str, metric: &str, value: f64, unit: &str, extra: Value) {
     println!("{v}");
 }
 
+/// Emits the throughput of a ceiling benchmark (`bench`): `got` bytes of `sent` arrived in
+/// `secs` seconds while the process used `cpu` CPU seconds; fails if bytes were lost.
+pub fn emit_ceiling(bench: &str, sent: u64, got: u64, secs: f64, cpu: f64, extra: Value) -> anyhow::Result<()> {
+    anyhow::ensure!(got == sent, "sent {sent} bytes, {got} arrived");
+    let gib = got as f64 / (1u64 << 30) as f64;
+    let mut fields = json!({"bytes": got, "seconds": secs, "cpu_cores": cpu / secs, "core_seconds_per_gib": cpu / gib});
+    if let (Some(m), Some(e)) = (fields.as_object_mut(), extra.as_object()) {
+        m.extend(e.clone());
+    }
+    emit(bench, "throughput", got as f64 / secs / (1u64 << 20) as f64, "MiB/s", fields);
+    Ok(())
+}
+
 /// User + system CPU seconds of this process (from /proc/self/stat, 100 ticks per second).
 pub fn cpu_seconds() -> f64 {
     let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
