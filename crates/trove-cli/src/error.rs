@@ -63,7 +63,7 @@ impl CliError {
         let text = match self.kind {
             ErrorKind::Invalid => return None,
             ErrorKind::NotFound => {
-                "`trove shares` lists your shares and `trove subscriptions` the shares you follow; a share link (scp2p://s/…) always works".to_string()
+                "`trove shares` lists your shares, `trove subscriptions` the shares you follow and `trove ls SHARE` the files and folders of one; a share link (scp2p://s/…) always works".to_string()
             }
             ErrorKind::Unavailable => {
                 "check that the publisher (or another peer holding the share) is online and reachable; a link from `trove link` carries its current addresses, and --bootstrap ADDR adds a peer to ask".to_string()

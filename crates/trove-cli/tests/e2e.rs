@@ -292,6 +292,14 @@ fn errors_are_clear_and_leave_state_intact() {
     let r = run(&b, &["get", link, "notes", "-o", out.to_str().unwrap()]);
     assert!(r.code == 1 && r.stderr.contains("--overwrite"), "{r:#?}");
     assert_eq!(std::fs::read_to_string(out.join("notes/readme.txt")).unwrap(), "mine");
+    // A file where the target folder should be is named, and left alone.
+    let r = run(&b, &["get", link, "-o", out.join("notes/readme.txt").to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("readme.txt is a file, not a folder"), "{r:#?}");
+    assert_eq!(std::fs::read_to_string(out.join("notes/readme.txt")).unwrap(), "mine");
+    // A path the share does not have: the hint says how to list the share.
+    let r = run(&b, &["get", link, "no/such/path", "-o", out.to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("'no/such/path' is not a file or folder"), "{r:#?}");
+    assert!(r.stderr.contains("`trove ls SHARE`"), "{r:#?}");
 
     // A broken config file is named.
     std::fs::write(b.join("config.toml"), "no_such_setting = 1\n").unwrap();

@@ -67,8 +67,7 @@ impl Inner {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&parent).map_err(NodeError::io(format!("creating {}", parent.display())))?;
-        let root = std::fs::canonicalize(&parent).map_err(NodeError::io(format!("opening {}", parent.display())))?;
+        let root = super::out_dir::open_out_dir(&parent)?;
         let rel = PathPlanner::new().plan(name, None)?;
         let prepared = prepare_target(&root, &rel)?;
         let report = |status: &str, size: u64, resumed_bytes: u64| FetchReport {

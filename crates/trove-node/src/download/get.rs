@@ -223,9 +223,7 @@ impl Inner {
         let (manifest, hints) = self.resolve_manifest(&req.share).await?;
         let peers = self.share_peers(Some(manifest.share_id), hints).await;
         let items = select(&manifest, &req.paths)?;
-        std::fs::create_dir_all(&req.out_dir).map_err(NodeError::io(format!("creating {}", req.out_dir.display())))?;
-        let root =
-            std::fs::canonicalize(&req.out_dir).map_err(NodeError::io(format!("opening {}", req.out_dir.display())))?;
+        let root = super::out_dir::open_out_dir(&req.out_dir)?;
 
         let mut planner = PathPlanner::new();
         let mut jobs = Vec::new();

@@ -5,5 +5,6 @@
 pub mod fetch;
 pub mod get;
 pub mod manager;
+mod out_dir;
 pub mod runtime;
 pub mod swarm;
