@@ -58,15 +58,13 @@ impl Progress {
         }
     }
 
-    fn bar(&mut self, key: &str, total: u64, msg: String) -> ProgressBar {
+    /// The bar of `key`, made on first use with `template` and `prefix` (what it shows).
+    fn bar(&mut self, key: &str, total: u64, template: &str, prefix: String) -> ProgressBar {
         if let Some(b) = self.bars.get(key) {
             return b.clone();
         }
-        let style =
-            ProgressStyle::with_template("{msg} [{bar:25}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
-                .expect("progress template")
-                .progress_chars("=> ");
-        let b = self.multi.add(ProgressBar::new(total).with_style(style).with_message(msg));
+        let style = ProgressStyle::with_template(template).expect("progress template").progress_chars("=> ");
+        let b = self.multi.add(ProgressBar::new(total).with_style(style).with_prefix(prefix));
         self.bars.insert(key.to_string(), b.clone());
         b
     }
@@ -110,7 +108,7 @@ impl Progress {
                 let (done, total) = (n("bytes_done"), n("bytes_total"));
                 match self.mode {
                     Mode::Bars => {
-                        let b = self.bar("publish", total, "hashing".into());
+                        let b = self.bar("publish", total, PUBLISH_BAR, "hashing".into());
                         b.set_length(total);
                         b.set_position(done);
                         if done >= total {
@@ -139,26 +137,22 @@ impl Progress {
             "download_progress" => {
                 let Some(path) = ev["path"].as_str().and_then(|p| self.shown_path(p)) else { return };
                 let key = format!("dl{}", n("download_id"));
-                let (done, total, rate) = (n("bytes_done"), n("bytes_total"), n("rate_bps"));
+                let (done, total) = (n("bytes_done"), n("bytes_total"));
+                let status = download_status(done, total, n("rate_bps"), n("peers"));
                 match self.mode {
                     Mode::Bars => {
-                        let b = self.bar(&key, total, path);
+                        let b = self.bar(&key, total, DOWNLOAD_BAR, path);
                         b.set_length(total);
                         b.set_position(done);
+                        b.set_message(status);
                     }
                     Mode::Lines => {
                         if self.line_due(&key) {
-                            let eta = match total.saturating_sub(done).checked_div(rate) {
-                                Some(secs) => HumanDuration(Duration::from_secs(secs)).to_string(),
-                                None => "unknown".into(),
-                            };
                             eprintln!(
-                                "progress: {path} {} of {} ({}%), {}/s, {} peers, ETA {eta}",
+                                "progress: {path} {} of {} ({}%), {status}",
                                 HumanBytes(done),
                                 HumanBytes(total),
                                 pct(done, total),
-                                HumanBytes(rate),
-                                n("peers"),
                             );
                         }
                     }
@@ -182,6 +176,22 @@ impl Progress {
             b.finish_and_clear();
         }
     }
+}
+
+/// A publish's bar: indicatif's own rate and ETA (hashing runs at a steady pace).
+const PUBLISH_BAR: &str = "{prefix} [{bar:25}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+/// A download's bar: its message is [`download_status`], from the node's figures.
+const DOWNLOAD_BAR: &str = "{prefix} [{bar:25}] {bytes}/{total_bytes} {msg}";
+
+/// Rate, peers and time left of a download, from the node's progress event: the node's rate
+/// covers the whole download so far, so it does not jump when a burst of chunks lands.
+fn download_status(done: u64, total: u64, rate: u64, peers: u64) -> String {
+    let eta = match total.saturating_sub(done).checked_div(rate) {
+        Some(secs) => HumanDuration(Duration::from_secs(secs)).to_string(),
+        None => "unknown".into(),
+    };
+    let peers = if peers == 1 { "1 peer".to_string() } else { format!("{peers} peers") };
+    format!("{}/s, {peers}, ETA {eta}", HumanBytes(rate))
 }
 
 fn pct(done: u64, total: u64) -> u64 {
@@ -235,5 +245,12 @@ mod tests {
         assert_eq!(p.shown_path("/elsewhere/c.bin"), None);
         assert_eq!(pct(5, 10), 50);
         assert_eq!(pct(0, 0), 100);
+    }
+
+    #[test]
+    fn a_download_shows_the_nodes_rate_its_peers_and_the_time_left() {
+        assert_eq!(download_status(1 << 20, 3 << 20, 1 << 20, 2), "1.00 MiB/s, 2 peers, ETA 2 seconds");
+        assert_eq!(download_status(0, 1 << 20, 0, 1), "0 B/s, 1 peer, ETA unknown");
+        assert_eq!(download_status(1 << 20, 1 << 20, 4096, 0), "4.00 KiB/s, 0 peers, ETA 0 seconds");
     }
 }

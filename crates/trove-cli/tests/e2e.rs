@@ -367,6 +367,8 @@ fn ctrl_c_during_a_download_and_a_rerun_resumes_it() {
         assert!(n > 0, "trove get ended before reporting progress: {seen}");
         seen.push_str(&line);
         if line.starts_with("progress: big.bin") {
+            // The node's rate, the one provider it is connected to, and the time left.
+            assert!(line.contains("/s, 1 peer, ETA "), "{line}");
             break;
         }
     }

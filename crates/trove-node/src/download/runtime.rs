@@ -408,7 +408,7 @@ impl Inner {
                     bytes_done: done_bytes,
                     bytes_total: size,
                     rate_bps: ((done_bytes - resumed_bytes) as f64 / secs) as u64,
-                    peers: swarm.live_peers(),
+                    peers: swarm.connected_peers(),
                 });
             }
             if last_save.elapsed() >= SAVE_EVERY {

@@ -135,9 +135,10 @@ impl Swarm {
         &self.peers[p]
     }
 
-    /// Number of peers still usable.
-    pub fn live_peers(&self) -> usize {
-        self.peers.iter().filter(|p| !p.dropped).count()
+    /// Number of peers that take requests: connected and not dropped (what progress reports
+    /// as the download's peers; a provider still connecting, or unreachable, is not one).
+    pub fn connected_peers(&self) -> usize {
+        self.peers.iter().filter(|p| p.ready && !p.dropped).count()
     }
 
     /// Chunks not yet verified.
@@ -369,7 +370,9 @@ mod tests {
         let mut s = Swarm::new(10, |_| false, SwarmConfig::default());
         let slow = s.add_connecting_peer();
         assert!(s.next_requests().is_empty(), "no chunk waits on a handshake");
+        assert_eq!(s.connected_peers(), 0, "a provider still connecting is not counted");
         let fast = s.add_peer();
+        assert_eq!(s.connected_peers(), 1);
         let first = s.next_requests();
         assert_eq!(first.len(), 4);
         assert!(first.iter().all(|r| r.0 == fast));
@@ -378,6 +381,9 @@ mod tests {
         assert_eq!(more.len(), 1, "a window of one for a v1 peer");
         assert_eq!(more[0].0, slow);
         assert!(!first.iter().any(|r| r.1 == more[0].1), "a chunk not already asked for");
+        assert_eq!(s.connected_peers(), 2);
+        s.drop_peer(fast, "cannot be reached");
+        assert_eq!(s.connected_peers(), 1, "a dropped peer is not counted");
     }
 
     #[test]
