@@ -165,6 +165,24 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+impl Command {
+    /// Whether the command only reads this node's own state. Run without a daemon, its node
+    /// contacts nobody and announces itself nowhere (`NodeConfig::local_only`): printing a
+    /// link or listing shares must not broadcast on the LAN or start syncing.
+    pub fn is_local_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Shares
+                | Command::Link { .. }
+                | Command::Subscriptions
+                | Command::Search(_)
+                | Command::Peers
+                | Command::Downloads
+                | Command::Identity { action: None | Some(IdentityCmd::Export { .. }) }
+        )
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct SubscriptionArgs {
     /// A share link, a hex share id (or a unique prefix of it)

@@ -50,14 +50,16 @@ impl EventSource {
 }
 
 impl Backend {
-    /// The daemon if one runs for the data directory, else a node in this process.
-    pub async fn connect(g: &Global) -> CliResult<Backend> {
+    /// The daemon if one runs for the data directory, else a node in this process (one that
+    /// contacts nobody when `local_only`, see [`trove_node::NodeConfig::local_only`]).
+    pub async fn connect(g: &Global, local_only: bool) -> CliResult<Backend> {
         let dir = local::data_dir(g);
         if let Some(c) = ApiClient::discover(&dir).await {
             tracing::debug!("using the daemon at {}", c.addr());
             return Ok(Backend::Remote(c));
         }
-        let cfg = local::node_config(g)?;
+        let mut cfg = local::node_config(g)?;
+        cfg.local_only = local_only;
         let node = local::start_node(cfg, true, g.quiet).await?;
         // This process holds the data-directory lock: a daemon.json here is a dead daemon's.
         runfiles::remove_daemon(&dir, None);

@@ -104,7 +104,7 @@ async fn run_command(cli: Cli) -> Result<(), CliError> {
             }
         }
         cmd => {
-            let backend = Backend::connect(&g).await?;
+            let backend = Backend::connect(&g, cmd.is_local_only()).await?;
             let remote = backend.is_remote();
             let r = tokio::select! {
                 r = commands::execute(&backend, &g, cmd) => r,

@@ -44,6 +44,12 @@ fn publish_link_subscribe_search_get_without_a_daemon_on_the_subscriber() {
     assert_eq!(shares.as_array().unwrap().len(), 1);
     assert_eq!(shares[0]["share_id"].as_str(), Some(share_id.as_str()));
     assert_eq!(shares[0]["seq"].as_u64(), Some(1));
+    // An own share's link, asked by its id as well as by its name.
+    let by_id = run(&a, &["--json", "link", &share_id]).ok_json();
+    let by_name = run(&a, &["--json", "link", "holiday"]).ok_json();
+    assert!(by_id["link"].as_str().is_some_and(|l| l.starts_with("scp2p://s/")), "{by_id}");
+    let key_part = |v: &Value| v["link"].as_str().unwrap().split('?').next().unwrap().to_string();
+    assert_eq!(key_part(&by_id), key_part(&by_name), "the same share (the ports of in-process nodes differ)");
 
     // The publisher's daemon serves the share; `link` through it carries its addresses.
     let rt = rt();

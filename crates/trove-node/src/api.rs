@@ -188,12 +188,14 @@ impl Node {
     /// The link of a share (own share name or id, or any followed share with a known key).
     pub fn link(&self, share: &str) -> Result<String> {
         let r = crate::share_ref::parse(share, Some(&self.inner.db))?;
-        let key =
-            r.pubkey.or_else(|| self.inner.db.subscription(&r.share_id).ok().flatten().and_then(|s| s.share_pubkey));
+        let own = self.inner.db.share(&r.share_id)?;
+        let key = r
+            .pubkey
+            .or_else(|| own.as_ref().map(|s| s.pubkey))
+            .or_else(|| self.inner.db.subscription(&r.share_id).ok().flatten().and_then(|s| s.share_pubkey));
         match key {
             Some(k) => {
-                let own = self.inner.db.share(&r.share_id)?.is_some();
-                let hints = if own { self.inner.link_hints() } else { r.hints };
+                let hints = if own.is_some() { self.inner.link_hints() } else { r.hints };
                 Ok(ShareLink::new(k, hints).to_string())
             }
             None => Err(NodeError::NotFound(format!(

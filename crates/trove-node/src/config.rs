@@ -55,6 +55,12 @@ pub struct NodeConfig {
     pub community_refresh_secs: u64,
     /// Restart downloads an earlier run left unfinished (for long-running nodes).
     pub resume_downloads: bool,
+    /// A node for a command that only reads or changes local state (set by the program, never
+    /// read from `config.toml`): no LAN discovery and no background work (sync, DHT upkeep,
+    /// relays, resumed downloads), so it contacts nobody and announces itself nowhere. Its
+    /// listeners still bind, so the addresses it puts in links are the configured ones.
+    #[serde(skip)]
+    pub local_only: bool,
 }
 
 /// LAN discovery settings.
@@ -104,6 +110,7 @@ impl Default for NodeConfig {
             relay: crate::relay::RelaySettings::default(),
             community_refresh_secs: 300,
             resume_downloads: false,
+            local_only: false,
         }
     }
 }

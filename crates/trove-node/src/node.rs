@@ -208,6 +208,9 @@ impl Node {
         inner.load_state()?;
         node_index_start(&inner, &index_state);
         let node = Node { inner };
+        if node.inner.cfg.local_only {
+            return Ok(node);
+        }
         node.spawn_background(announce_rx);
         if node.inner.cfg.resume_downloads {
             let inner = node.inner.clone();

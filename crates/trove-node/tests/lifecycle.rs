@@ -138,3 +138,44 @@ async fn get_downloads_a_share_verified() {
     assert!(again.files.iter().all(|f| f.status == "present"), "{again:#?}");
     assert_eq!(again.bytes, 0);
 }
+
+/// A node for a command that only reads local state (`trove link`, `trove shares` without a
+/// daemon) serves what is stored but contacts nobody: an ordinary node started after it with
+/// the same kind of bootstrap peer contacts its peer, and by then the local-only node has not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_only_node_reads_its_state_and_contacts_nobody() {
+    let (da, dc, content) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_tree(content.path(), &[("a.txt", 10)]);
+    let a = node(da.path()).await;
+    let r = a.publish(PublishRequest { paths: vec![content.path().into()], ..Default::default() }).await.unwrap();
+    a.shutdown().await;
+    drop(a);
+
+    let (boot_local, boot_control) =
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let with_boot = |dir: &Path, boot: &std::net::TcpListener, local_only: bool| {
+        let mut c = NodeConfig::loopback(dir);
+        c.bootstrap = vec![format!("tcp://{}", boot.local_addr().unwrap())];
+        c.local_only = local_only;
+        c
+    };
+    let local = Node::start(with_boot(da.path(), &boot_local, true)).await.unwrap();
+    let control = Node::start(with_boot(dc.path(), &boot_control, false)).await.unwrap();
+    assert_eq!(local.shares().unwrap().len(), 1, "local state is served");
+    assert_eq!(local.link(&r.share_id.to_hex()).unwrap().split('?').next(), r.link.split('?').next());
+    // The ordinary node reaches its bootstrap peer...
+    let contacted = tokio::task::spawn_blocking(move || boot_control.accept().map(|_| ()));
+    tokio::time::timeout(Duration::from_secs(30), contacted)
+        .await
+        .expect("the control node contacts its peer")
+        .unwrap()
+        .unwrap();
+    local.shutdown().await;
+    control.shutdown().await;
+    // ...and the local-only node, started before it and running until now, never tried.
+    boot_local.set_nonblocking(true).unwrap();
+    match boot_local.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the local-only node contacted its bootstrap peer: {other:?}"),
+    }
+}
