@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use trove_node::download::get::GetRequest;
 use trove_node::{Event, NodeConfig, PublishRequest};
@@ -364,20 +365,24 @@ async fn fetch_reads_a_paged_hash_list_without_holding_it() {
     b.shutdown().await;
 }
 
-/// The only known provider of a one-chunk file holds its request without answering: the DHT
-/// is asked after a moment, and the provider found there delivers the file long before the
-/// stalled request would time out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_chunk_file_is_fetched_from_the_dht_when_the_known_peer_stalls() {
-    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let b = node_with(dir.path(), |c| c.request_timeout_secs = 600).await;
-    let key = trove_proto::Keypair::from_seed([8; 32]);
-    let data = pattern(5000, 8);
-    let m = manifest_for(&key, 1, &[("note.txt", &data)], now(), None);
-    // The share's peer: serves the head and manifest, holds chunk requests forever, and
-    // answers DHT lookups with the honest provider.
+/// A one-file share whose link names only `staller` (which serves the head and manifest,
+/// holds chunk requests forever, and answers DHT lookups naming `honest` as the provider of
+/// the file), subscribed to by a node whose requests would wait 600 s for an answer.
+struct StalledShare {
+    node: trove_node::Node,
+    staller: FakePeer,
+    honest: FakePeer,
+    link: String,
+    data: Vec<u8>,
+}
+
+async fn stalled_share(dir: &std::path::Path, seed: u8, name: &str, size: usize) -> StalledShare {
+    let node = node_with(dir, |c| c.request_timeout_secs = 600).await;
+    let key = trove_proto::Keypair::from_seed([seed; 32]);
+    let data = pattern(size, seed);
+    let m = manifest_for(&key, 1, &[(name, &data)], now(), None);
     let staller = FakePeer::start(true).await;
-    staller.serve_share(&key, &m, &[]);
+    staller.serve_share(&key, &m, std::slice::from_ref(&data));
     staller.state.stall_chunks.store(true, Ordering::SeqCst);
     let honest = FakePeer::start(true).await;
     honest.serve_share(&key, &m, std::slice::from_ref(&data));
@@ -397,17 +402,49 @@ async fn a_one_chunk_file_is_fetched_from_the_dht_when_the_known_peer_stalls() {
         .unwrap()
         .insert(trove_proto::dht_key::content_providers(&id), trove_proto::cbor::to_vec(&providers));
     let link = trove_proto::ShareLink::new(key.public(), vec![staller.hint()]).to_string();
-    b.subscribe(&link, None, Trust::Normal).await.unwrap();
+    node.subscribe(&link, None, Trust::Normal).await.unwrap();
+    StalledShare { node, staller, honest, link, data }
+}
 
-    let get = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() });
-    let rep = tokio::time::timeout(std::time::Duration::from_secs(120), get)
-        .await
-        .expect("the download waited on the stalled peer")
-        .unwrap();
-    assert!(rep.ok(), "{rep:#?}");
-    assert_eq!(std::fs::read(out.path().join("note.txt")).unwrap(), data);
-    assert_eq!(honest.state.chunk_requests.load(Ordering::SeqCst), 1);
-    b.shutdown().await;
+impl StalledShare {
+    /// Downloads the share into `out`, failing if it waits on the stalled peer.
+    async fn get(&self, out: &std::path::Path) {
+        let get = self.node.get(GetRequest { share: self.link.clone(), out_dir: out.into(), ..Default::default() });
+        let rep = tokio::time::timeout(std::time::Duration::from_secs(120), get)
+            .await
+            .expect("the download waited on the stalled peer")
+            .unwrap();
+        assert!(rep.ok(), "{rep:#?}");
+    }
+}
+
+/// The only known provider of a one-chunk file holds its request without answering: the DHT
+/// is asked after a moment, and the provider found there delivers the file long before the
+/// stalled request would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_chunk_file_is_fetched_from_the_dht_when_the_known_peer_stalls() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s = stalled_share(dir.path(), 8, "note.txt", 5000).await;
+    s.get(out.path()).await;
+    assert_eq!(std::fs::read(out.path().join("note.txt")).unwrap(), s.data);
+    assert_eq!(s.honest.state.chunk_requests.load(Ordering::SeqCst), 1);
+    s.node.shutdown().await;
+}
+
+/// The only known provider of a file of several chunks (the share's peer, as for a publisher
+/// whose QUIC address no longer answers) also holds its hash list request without answering:
+/// the DHT lookup runs meanwhile, and the provider found there gives the list and the chunks
+/// long before the held request would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hash_list_is_fetched_from_the_dht_while_the_known_peer_stalls() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s = stalled_share(dir.path(), 12, "three-chunks.bin", 700_000).await;
+    *s.staller.state.hash_gate.lock().unwrap() = Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    s.get(out.path()).await;
+    assert_eq!(std::fs::read(out.path().join("three-chunks.bin")).unwrap(), s.data);
+    assert_eq!(s.honest.state.page_requests.load(Ordering::SeqCst), 1, "the list came from the provider found");
+    assert_eq!(s.staller.state.page_requests.load(Ordering::SeqCst), 0, "the stalled peer never answered");
+    s.node.shutdown().await;
 }
 
 /// After a verified download the node seeds the file: every finished file is announced in

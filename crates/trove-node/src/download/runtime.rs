@@ -101,19 +101,51 @@ impl Inner {
     }
 
     /// The chunk hash list of download `dl` from the first provider whose list matches the
-    /// manifest's chunk count and list hash. Up to eight providers are asked for a first
-    /// page in parallel; the list is then read from one of them a page at a time straight
-    /// into the database (never held whole), and from the next on a failure or a wrong list.
-    async fn fetch_chunk_hashes(self: &Arc<Self>, dl: &Download, providers: &[PeerAddr]) -> Result<ChunkHashes> {
+    /// manifest's chunk count and list hash. Up to eight providers at a time are asked for a
+    /// first page; the list is then read from one of them a page at a time straight into the
+    /// database (never held whole), and from the next on a failure or a wrong list.
+    ///
+    /// The known `providers` are asked while the DHT `discovery` runs (when it has not run
+    /// yet): the providers it finds join the race and `providers`, and its result is kept in
+    /// `discovered` for the swarm. A known provider that never answers (a publisher gone
+    /// offline, whose QUIC address only a timeout ends) then costs nothing.
+    async fn fetch_chunk_hashes(
+        self: &Arc<Self>,
+        dl: &Download,
+        providers: &mut Vec<PeerAddr>,
+        mut discovery: std::pin::Pin<&mut impl std::future::Future<Output = Vec<PeerAddr>>>,
+        discovered: &mut Option<Vec<PeerAddr>>,
+    ) -> Result<ChunkHashes> {
+        const AT_ONCE: usize = 8;
         let count = chunk_count(dl.size);
         let mut errors = Vec::new();
-        let mut firsts: FuturesUnordered<_> = providers
-            .iter()
-            .take(8)
-            .map(|p| async move { (p, self.first_hashes(p, &dl.content_id, count).await) })
-            .collect();
+        let mut waiting: std::collections::VecDeque<PeerAddr> = providers.iter().cloned().collect();
+        let mut firsts = FuturesUnordered::new();
+        let first = |p: PeerAddr| async move {
+            let r = self.first_hashes(&p, &dl.content_id, count).await;
+            (p, r)
+        };
         let mut list: Option<FetchedList> = None;
-        while let Some((p, first)) = firsts.next().await {
+        loop {
+            while firsts.len() < AT_ONCE
+                && let Some(p) = waiting.pop_front()
+            {
+                firsts.push(first(p));
+            }
+            let (p, first) = tokio::select! {
+                Some(answer) = firsts.next(), if !firsts.is_empty() => answer,
+                more = discovery.as_mut(), if discovered.is_none() => {
+                    for p in &more {
+                        if !providers.iter().any(|q| q.dedup_key() == p.dedup_key()) {
+                            providers.push(p.clone());
+                            waiting.push_back(p.clone());
+                        }
+                    }
+                    *discovered = Some(more);
+                    continue;
+                }
+                else => break,
+            };
             let read = match first {
                 Ok((s, first)) => {
                     let list = match &mut list {
@@ -123,7 +155,7 @@ impl Inner {
                         }
                         None => list.insert(FetchedList::start(&self.db, dl.id, count, dl.chunk_list_hash)?),
                     };
-                    self.read_hashes(p, &s, &dl.content_id, first, list).await
+                    self.read_hashes(&p, &s, &dl.content_id, first, list).await
                 }
                 Err(e) => Err(e),
             };
@@ -234,21 +266,11 @@ impl Inner {
             // is made, and a file that cannot fit needs none.
             None => {
                 PartFile::check_room(&dl.target_path, dl.size, &reserve)?;
-                match self.fetch_chunk_hashes(dl, &providers).await {
+                match self.fetch_chunk_hashes(dl, &mut providers, discovery.as_mut(), &mut discovered).await {
                     Ok(h) => h,
-                    Err(_) => {
-                        // Everyone known failed: ask again, now with what the DHT found too
-                        // (a known peer may have come back meanwhile).
-                        let more = discovery.as_mut().await;
-                        let fresh: Vec<PeerAddr> = more
-                            .iter()
-                            .filter(|p| !providers.iter().any(|q| q.dedup_key() == p.dedup_key()))
-                            .cloned()
-                            .collect();
-                        discovered = Some(more);
-                        providers.extend(fresh);
-                        self.fetch_chunk_hashes(dl, &providers).await?
-                    }
+                    // Everyone known and found failed: ask them all once more (a peer may
+                    // have come back meanwhile).
+                    Err(_) => self.fetch_chunk_hashes(dl, &mut providers, discovery.as_mut(), &mut discovered).await?,
                 }
             }
         };
