@@ -385,13 +385,20 @@ impl Inner {
             return Ok((manifest, m.bytes));
         }
         let mut errors = Vec::new();
-        for chunk in peers.chunks(4) {
-            let tries = chunk.iter().map(|p| async move { (p, self.manifest_from(p, id).await) });
-            for (p, r) in futures::future::join_all(tries).await {
-                match r {
-                    Ok(ok) => return Ok(ok),
-                    Err(e) => errors.push(format!("{p}: {e}")),
-                }
+        // Four peers asked at a time, the first good answer wins: a peer that never answers
+        // (a publisher gone offline, whose QUIC address only a timeout ends) holds up nobody.
+        let mut waiting = peers.iter();
+        let mut tries = futures::stream::FuturesUnordered::new();
+        loop {
+            while tries.len() < 4
+                && let Some(p) = waiting.next()
+            {
+                tries.push(async move { (p, self.manifest_from(p, id).await) });
+            }
+            let Some((p, r)) = futures::StreamExt::next(&mut tries).await else { break };
+            match r {
+                Ok(ok) => return Ok(ok),
+                Err(e) => errors.push(format!("{p}: {e}")),
             }
         }
         // Peers that announced themselves as holding this manifest or share.

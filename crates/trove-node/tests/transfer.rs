@@ -447,6 +447,32 @@ async fn a_hash_list_is_fetched_from_the_dht_while_the_known_peer_stalls() {
     s.node.shutdown().await;
 }
 
+/// Of a share's two peers, one holds GET_MANIFEST without answering (as a publisher gone
+/// offline holds a QUIC connect until its timeout): the manifest comes from the other as soon
+/// as it answers, not after the held request would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_comes_from_the_peer_that_answers_while_another_stalls() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b = node_with(dir.path(), |c| c.request_timeout_secs = 600).await;
+    let key = trove_proto::Keypair::from_seed([13; 32]);
+    let data = pattern(300_000, 13);
+    let m = manifest_for(&key, 1, &[("f.bin", &data)], now(), None);
+    let staller = FakePeer::start(true).await;
+    staller.serve_share(&key, &m, &[]);
+    staller.state.stall_manifests.store(true, Ordering::SeqCst);
+    let honest = FakePeer::start(true).await;
+    honest.serve_share(&key, &m, std::slice::from_ref(&data));
+    let link = trove_proto::ShareLink::new(key.public(), vec![staller.hint(), honest.hint()]).to_string();
+    let get = b.get(GetRequest { share: link, out_dir: out.path().into(), ..Default::default() });
+    let rep = tokio::time::timeout(std::time::Duration::from_secs(120), get)
+        .await
+        .expect("the manifest waited on the stalled peer")
+        .unwrap();
+    assert!(rep.ok(), "{rep:#?}");
+    assert_eq!(std::fs::read(out.path().join("f.bin")).unwrap(), data);
+    b.shutdown().await;
+}
+
 /// After a verified download the node seeds the file: every finished file is announced in
 /// the DHT (through the announcement queue) with the node's own address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

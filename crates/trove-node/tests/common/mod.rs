@@ -69,6 +69,8 @@ pub struct FakeState {
     pub corrupt: AtomicBool,
     /// Never answer GET_CHUNK (the request stays open).
     pub stall_chunks: AtomicBool,
+    /// Never answer GET_MANIFEST (the request stays open).
+    pub stall_manifests: AtomicBool,
     /// Keep STOREd values (last writer wins, as a v1 node does).
     pub store_values: AtomicBool,
     /// Woken on every STORE kept.
@@ -138,6 +140,9 @@ impl Handler for FakeHandler {
             Ok(AnyRequest::PexRequest(_)) => {
                 let peers = s.pex_offer.lock().unwrap().clone();
                 ok(MsgType::PEX_OFFER, PexOffer { peers }.to_payload())
+            }
+            Ok(AnyRequest::GetManifest(_)) if s.stall_manifests.load(Ordering::SeqCst) => {
+                return Box::pin(std::future::pending());
             }
             Ok(AnyRequest::GetManifest(g)) => match s.manifests.lock().unwrap().get(&g.manifest_id) {
                 Some(b) => ok(
