@@ -12,8 +12,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The endpoint's socket read buffer (`trove_net` reads TCP through one this size).
-const SOCKET_READ_BUFFER: usize = 256 * 1024;
+use trove_net::endpoint::SOCKET_READ_BUFFER;
 
 pub async fn run(bytes: u64) -> anyhow::Result<()> {
     let cert = trove_net::tls::SelfSigned::generate()?;

@@ -490,4 +490,43 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["trove", "get", "x"]).is_err(), "-o is required");
     }
+
+    /// Reads of local state run on a node that contacts nobody; anything that needs peers,
+    /// announces, or changes what others see does not.
+    #[test]
+    fn only_local_reads_run_without_the_network() {
+        let local = |args: &[&str]| {
+            let mut argv = vec!["trove"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().command.is_local_only()
+        };
+        for args in [
+            &["shares"][..],
+            &["link", "x"],
+            &["subscriptions"],
+            &["search", "x"],
+            &["peers"],
+            &["downloads"],
+            &["identity"],
+            &["identity", "export", "x"],
+        ] {
+            assert!(local(args), "{args:?} reads local state only");
+        }
+        for args in [
+            &["publish", "p"][..],
+            &["visibility", "x", "public"],
+            &["subscribe", "x"],
+            &["subscription", "x", "--blocklist", "on"],
+            &["unsubscribe", "x"],
+            &["sync"],
+            &["ls", "x"],
+            &["get", "x", "-o", "d"],
+            &["fetch", &"a".repeat(64), "-o", "f"],
+            &["browse"],
+            &["status"],
+            &["identity", "import", "k", "--name", "n"],
+        ] {
+            assert!(!local(args), "{args:?} needs the network");
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub use tunnel::ServeFuture;
 
 /// Socket reads under TLS go through a buffer this large: rustls reads in 4 KiB steps, and
 /// without it every step would be a system call.
-const SOCKET_READ_BUFFER: usize = 256 * 1024;
+pub const SOCKET_READ_BUFFER: usize = 256 * 1024;
 
 struct Inner {
     cfg: NetConfig,

@@ -92,12 +92,18 @@ impl Inner {
                 out.extend(p.providers);
             }
         }
-        let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
-        let me = Some(self.key.public());
+        let not_me = self.not_me();
         let mut seen = HashSet::new();
         // Relayed providers are reached through their relay by the pool.
-        out.retain(|p| p.pubkey_hint != me && !own.contains(&p.dedup_key()) && seen.insert(p.dedup_key()));
+        out.retain(|p| not_me(p) && seen.insert(p.dedup_key()));
         out
+    }
+
+    /// Whether an address is not this node's (by its key hint or one of its own addresses).
+    fn not_me(&self) -> impl Fn(&PeerAddr) -> bool + use<> {
+        let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
+        let me = Some(self.key.public());
+        move |p| p.pubkey_hint != me && !own.contains(&p.dedup_key())
     }
 
     /// The chunk hash list of download `dl` from the first provider whose list matches the
@@ -241,10 +247,8 @@ impl Inner {
         self.db.set_download_state(dl.id, DownloadState::Running, None)?;
         // Start with the share's known peers at once; the DHT lookup for more providers runs
         // alongside and its results join the swarm when they arrive.
-        let own: HashSet<String> = self.advertised.iter().map(|a| a.dedup_key()).collect();
-        let me = Some(self.key.public());
-        let mut providers: Vec<PeerAddr> =
-            share_peers.iter().filter(|p| p.pubkey_hint != me && !own.contains(&p.dedup_key())).cloned().collect();
+        let not_me = self.not_me();
+        let mut providers: Vec<PeerAddr> = share_peers.iter().filter(|p| not_me(p)).cloned().collect();
         let mut discovery = Box::pin(self.providers_of(&dl.content_id, dl.share_id, share_peers));
         let mut discovered: Option<Vec<PeerAddr>> = None;
         // A file of one chunk cannot be spread over more providers: the DHT is asked only
